@@ -1,0 +1,66 @@
+"""Every setting the site reads, with its default, and the layers that override it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    # SQLite file holding the archive; created on first use.
+    "DATABASE": PROJECT_ROOT / "instance" / "archive.sqlite3",
+    # Folder of the Whoosh full-text index.
+    "INDEX_DIR": PROJECT_ROOT / "index",
+    # Folder of the bundled demo archive (JSON Lines, gzip).
+    "DEMO_DIR": PROJECT_ROOT / "demo",
+    # Name shown in the header, the title bar and the app manifest.
+    "SITE_NAME": "Reader",
+    # One-line description for search engines and the app manifest.
+    "SITE_DESCRIPTION": "The news archive, fast on any phone.",
+    # IANA time zone for dates that arrive without one, and for showing dates.
+    "TIMEZONE": "UTC",
+    # Articles per page on section and latest listings.
+    "PAGE_SIZE": 20,
+    # Reading speed behind "N min read", in words per minute.
+    "WORDS_PER_MINUTE": 230,
+    # Credit and licence shown with articles, keyed by the host of their source URL.
+    "SOURCE_CREDITS": {
+        "en.wikinews.org": {
+            "credit": "Wikinews, the free news source",
+            "licence": "CC BY 2.5",
+            "licence_url": "https://creativecommons.org/licenses/by/2.5/",
+        },
+        "en.wikipedia.org": {
+            "credit": "Wikipedia contributors",
+            "licence": "CC BY-SA 4.0",
+            "licence_url": "https://creativecommons.org/licenses/by-sa/4.0/",
+        },
+    },
+    # Processes that sanitise a large import; 0 means one per CPU core.
+    "IMPORT_WORKERS": 0,
+    # Flask-Caching backend; "SimpleCache" works in one process with no services.
+    "CACHE_TYPE": "SimpleCache",
+    # Seconds a cached page lives before it is rendered again.
+    "CACHE_DEFAULT_TIMEOUT": 300,
+    # Default port and worker threads for `reader serve`.
+    "SERVE_HOST": "127.0.0.1",
+    "SERVE_PORT": 8000,
+    "SERVE_THREADS": 8,
+}
+
+ENV_PREFIX = "READERAPP"
+PATH_KEYS = ("DATABASE", "INDEX_DIR", "DEMO_DIR")
+
+
+def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
+    """Fill app.config from defaults, instance/config.py, READERAPP_* env, overrides."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env(ENV_PREFIX)
+    app.config.from_mapping(overrides or {})
+    for key in PATH_KEYS:
+        app.config[key] = Path(app.config[key])

@@ -1,0 +1,95 @@
+"""Which stories go where: the home page's rundown and an article's surroundings."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import date
+
+from .models import Article, ArticleSummary, SectionRundown, Surroundings
+from .store import Store
+
+LATEST_COUNT = 5
+DONT_MISS_COUNT = 4
+# "Don't miss" rotates through this many of each section's newest stories.
+DONT_MISS_DEPTH = 10
+RUNDOWN_COUNT = 4
+
+# Given an article and ids to avoid, return ids of related articles, best first.
+RelatedFinder = Callable[[Article, int], list[str]]
+
+
+def _daily_rank(day: date, *parts: str) -> str:
+    return hashlib.sha1("|".join((day.isoformat(), *parts)).encode()).hexdigest()
+
+
+def surroundings(
+    store: Store, article: Article, day: date, related: RelatedFinder | None = None
+) -> Surroundings:
+    """Choose the stories around an article; the choice changes once a day at most."""
+    shown = {article.id}
+    previous, newer = store.neighbours(article)
+    shown.update(s.id for s in (previous, newer) if s)
+
+    candidates = (related or _tag_related(store))(article, 12)
+    also_read = next(
+        iter(store.summaries(c for c in candidates if c not in shown)), None
+    )
+    if also_read is None:
+        also_read = _nearest_unshown(store, article, shown)
+    if also_read:
+        shown.add(also_read.id)
+
+    latest = [
+        s
+        for s in store.latest(LATEST_COUNT + len(shown), article.section.slug)
+        if s.id not in shown
+    ][:LATEST_COUNT]
+    shown.update(s.id for s in latest)
+
+    others = [s for s in store.sections() if s.slug != article.section.slug]
+    others.sort(key=lambda s: _daily_rank(day, article.id, s.slug))
+    dont_miss = []
+    for section in others[:DONT_MISS_COUNT]:
+        pool = [
+            s for s in store.latest(DONT_MISS_DEPTH, section.slug) if s.id not in shown
+        ]
+        if pool:
+            pick = min(pool, key=lambda s: _daily_rank(day, article.id, s.id))
+            dont_miss.append(pick)
+            shown.add(pick.id)
+    return Surroundings(also_read, previous, newer, latest, dont_miss)
+
+
+def _tag_related(store: Store) -> RelatedFinder:
+    return store.tag_neighbours
+
+
+def _nearest_unshown(
+    store: Store, article: Article, shown: set[str]
+) -> ArticleSummary | None:
+    """Return the closest story in time beyond the previous and next ones."""
+    previous, newer = store.neighbours(article)
+    for step in (previous, newer):
+        while step is not None and step.id in shown:
+            step = store.neighbours(step)[0 if step is previous else 1]
+        if step is not None:
+            return step
+    return None
+
+
+def rundown(store: Store) -> tuple[ArticleSummary | None, list[SectionRundown]]:
+    """Return the lead story and the newest stories of each section, newest first."""
+    newest = store.latest(1)
+    lead = newest[0] if newest else None
+    rundowns = []
+    for section in store.sections():
+        articles = [
+            s
+            for s in store.latest(RUNDOWN_COUNT + 1, section.slug)
+            if lead is None or s.id != lead.id
+        ][:RUNDOWN_COUNT]
+        if articles:
+            rundowns.append(SectionRundown(section, articles))
+    rundowns.sort(key=lambda r: r.articles[0].published, reverse=True)
+    return lead, rundowns

@@ -1,0 +1,124 @@
+"""The values that flow from the store to the pages: plain, frozen, no I/O."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from markupsafe import Markup
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    slug: str
+    name: str
+    article_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: str
+    slug: str
+    section: Section
+    headline: str
+    standfirst: str | None
+    byline: str | None
+    body_html: Markup
+    body_text: str
+    published: datetime
+    updated: datetime | None
+    tags: tuple[str, ...]
+    source_url: str | None
+    word_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleSummary:
+    """What a listing or a card needs: no body, an excerpt instead."""
+
+    id: str
+    slug: str
+    section: Section
+    headline: str
+    excerpt: str
+    byline: str | None
+    published: datetime
+    word_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    number: int
+    size: int
+    total: int
+
+    @property
+    def count(self) -> int:
+        return max(1, math.ceil(self.total / self.size))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.count
+
+    @property
+    def first_index(self) -> int:
+        return (self.number - 1) * self.size + 1 if self.total else 0
+
+    @property
+    def last_index(self) -> int:
+        return min(self.number * self.size, self.total)
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRecord:
+    """One validated, sanitised article from an import file, ready to store."""
+
+    id: str
+    section: str
+    headline: str
+    standfirst: str | None
+    byline: str | None
+    body_html: str
+    body_text: str
+    excerpt: str
+    published: datetime
+    tags: tuple[str, ...]
+    source_url: str | None
+    slug: str | None
+    word_count: int
+    checksum: str
+
+
+@dataclass(slots=True)
+class SaveCounts:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changed_ids: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Surroundings:
+    """The stories placed around an article on its page; none appears twice."""
+
+    also_read: ArticleSummary | None
+    previous: ArticleSummary | None
+    next: ArticleSummary | None
+    latest: list[ArticleSummary]
+    dont_miss: list[ArticleSummary]
+
+
+@dataclass(frozen=True, slots=True)
+class SectionRundown:
+    section: Section
+    articles: list[ArticleSummary]

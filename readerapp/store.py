@@ -1,0 +1,334 @@
+"""The archive in SQLite: the only module that speaks SQL."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from markupsafe import Markup
+
+from .models import Article, ArticleRecord, ArticleSummary, Page, SaveCounts, Section
+from .text import slugify
+
+SCHEMA = Path(__file__).with_name("schema.sql")
+# What a re-import compares to decide whether an article changed.
+_CONTENT = (
+    "section_id", "headline", "standfirst", "byline", "body_html",
+    "published", "tags", "source_url",
+)  # fmt: skip
+COMMON_TAG = 300
+_SUMMARY_COLUMNS = (
+    "a.id, a.slug, a.headline, a.excerpt, a.byline, a.published, a.word_count,"
+    " s.slug, s.name"
+)
+_ARTICLE_COLUMNS = (
+    "a.id, a.slug, a.headline, a.standfirst, a.byline, a.body_html, a.body_text,"
+    " a.published, a.updated, a.tags, a.source_url, a.word_count, s.slug, s.name"
+)
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open the archive with WAL journaling and foreign keys on."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute("PRAGMA journal_mode = WAL")
+    # Under WAL, NORMAL survives application crashes at a fraction of FULL's cost.
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+
+
+def init_schema(connection: sqlite3.Connection) -> None:
+    """Create the tables and indexes if they are missing."""
+    connection.executescript(SCHEMA.read_text("utf-8"))
+
+
+def _datetime(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _summary(row: Sequence) -> ArticleSummary:
+    return ArticleSummary(
+        id=row[0],
+        slug=row[1],
+        headline=row[2],
+        excerpt=row[3],
+        byline=row[4],
+        published=datetime.fromisoformat(row[5]),
+        word_count=row[6],
+        section=Section(slug=row[7], name=row[8]),
+    )
+
+
+class Store:
+    """Read and write the archive through one SQLite connection."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.db = connection
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def sections(self) -> list[Section]:
+        """Return every section with its article count, busiest first."""
+        rows = self.db.execute(
+            "SELECT slug, name, article_count FROM section WHERE article_count > 0"
+            " ORDER BY article_count DESC, name"
+        )
+        return [Section(slug, name, count) for slug, name, count in rows]
+
+    def section(self, slug: str) -> Section | None:
+        """Return the section with this slug, or None."""
+        row = self.db.execute(
+            "SELECT slug, name, article_count FROM section WHERE slug = ?", (slug,)
+        ).fetchone()
+        return Section(*row) if row else None
+
+    def article_count(self) -> int:
+        """Return how many articles the archive holds."""
+        return self.db.execute("SELECT count(*) FROM article").fetchone()[0]
+
+    def article(self, slug: str) -> Article | None:
+        """Return the article with this slug, or None."""
+        row = self.db.execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM article a"
+            " JOIN section s ON s.id = a.section_id WHERE a.slug = ?",
+            (slug,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Article(
+            id=row[0],
+            slug=row[1],
+            headline=row[2],
+            standfirst=row[3],
+            byline=row[4],
+            # Sanitised by the importer before it was stored.
+            body_html=Markup(row[5]),
+            body_text=row[6],
+            published=datetime.fromisoformat(row[7]),
+            updated=_datetime(row[8]),
+            tags=tuple(json.loads(row[9])),
+            source_url=row[10],
+            word_count=row[11],
+            section=Section(slug=row[12], name=row[13]),
+        )
+
+    def summaries(self, ids: Iterable[str]) -> list[ArticleSummary]:
+        """Return summaries of the articles with these ids, in the order given."""
+        ids = list(ids)
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM article a"
+            f" JOIN section s ON s.id = a.section_id WHERE a.id IN ({marks})",
+            ids,
+        )
+        by_id = {row[0]: _summary(row) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def latest(
+        self, limit: int, section: str | None = None, offset: int = 0
+    ) -> list[ArticleSummary]:
+        """Return the newest articles, of one section (by slug) or of all."""
+        where, args = ("WHERE s.slug = ?", [section]) if section else ("", [])
+        rows = self.db.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM article a"
+            f" JOIN section s ON s.id = a.section_id {where}"
+            " ORDER BY a.published DESC, a.id DESC LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        return [_summary(row) for row in rows]
+
+    def latest_page(
+        self, number: int, size: int, section: Section | None = None
+    ) -> Page[ArticleSummary] | None:
+        """Return page `number` of the newest articles, or None past the last page."""
+        total = section.article_count if section else self.article_count()
+        if number < 1 or number > max(1, -(-total // size)):
+            return None
+        offset = (number - 1) * size
+        items = self.latest(size, section.slug if section else None, offset)
+        return Page(items=items, number=number, size=size, total=total)
+
+    def neighbours(
+        self, article: Article | ArticleSummary
+    ) -> tuple[ArticleSummary | None, ArticleSummary | None]:
+        """Return the previous (older) and next (newer) article in its section."""
+        key = (article.section.slug, _stamp(article.published), article.id)
+        older = self.db.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM article a"
+            " JOIN section s ON s.id = a.section_id WHERE s.slug = ?"
+            " AND (a.published, a.id) < (?, ?)"
+            " ORDER BY a.published DESC, a.id DESC LIMIT 1",
+            key,
+        ).fetchone()
+        newer = self.db.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM article a"
+            " JOIN section s ON s.id = a.section_id WHERE s.slug = ?"
+            " AND (a.published, a.id) > (?, ?)"
+            " ORDER BY a.published, a.id LIMIT 1",
+            key,
+        ).fetchone()
+        return (
+            _summary(older) if older else None,
+            _summary(newer) if newer else None,
+        )
+
+    def tag_neighbours(self, article: Article, limit: int) -> list[str]:
+        """Return ids of articles sharing the most tags with this one, nearest first."""
+        rows = self.db.execute(
+            "SELECT other.article_id FROM article_tag mine"
+            " JOIN article_tag other ON other.tag = mine.tag"
+            "  AND other.article_id != mine.article_id"
+            " JOIN article a ON a.id = other.article_id"
+            " WHERE mine.article_id = ?"
+            # A tag that only repeats the section name relates nothing, and one
+            # on thousands of stories ("usa") relates little at great cost.
+            "  AND mine.tag NOT IN (SELECT name FROM section)"
+            "  AND (SELECT count(*) FROM article_tag t WHERE t.tag = mine.tag) <= ?"
+            " GROUP BY other.article_id"
+            " ORDER BY count(*) DESC,"
+            "  abs(julianday(a.published) - julianday(?)) LIMIT ?",
+            (article.id, COMMON_TAG, _stamp(article.published), limit),
+        )
+        return [row[0] for row in rows]
+
+    def checksums(self, ids: Sequence[str]) -> dict[str, str]:
+        """Return the stored checksum of each of these ids that the archive holds."""
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self.db.execute(
+                    f"SELECT id, checksum FROM article WHERE id IN ({marks})", chunk
+                )
+            )
+        return found
+
+    def save(self, records: Iterable[ArticleRecord]) -> SaveCounts:
+        """Insert new articles and update changed ones, all in one transaction.
+
+        A changed article keeps its slug, so its URL survives the update.
+        """
+        counts = SaveCounts(changed_ids=[])
+        now = _stamp(datetime.now(UTC))
+        with self.db:
+            section_ids: dict[str, int] = {}
+            for record in records:
+                if record.section not in section_ids:
+                    section_ids[record.section] = self._section_id(record.section)
+                existing = self.db.execute(
+                    f"SELECT checksum, {', '.join(_CONTENT)} FROM article WHERE id = ?",
+                    (record.id,),
+                ).fetchone()
+                if existing and existing[0] == record.checksum:
+                    counts.unchanged += 1
+                    continue
+                values = {
+                    "id": record.id,
+                    "section_id": section_ids[record.section],
+                    "headline": record.headline,
+                    "standfirst": record.standfirst,
+                    "byline": record.byline,
+                    "body_html": record.body_html,
+                    "body_text": record.body_text,
+                    "excerpt": record.excerpt,
+                    "published": _stamp(record.published),
+                    "tags": json.dumps(list(record.tags), ensure_ascii=False),
+                    "source_url": record.source_url,
+                    "word_count": record.word_count,
+                    "checksum": record.checksum,
+                }
+                if existing and existing[1:] == tuple(values[c] for c in _CONTENT):
+                    # Same content, differently written line (key order, spacing).
+                    self.db.execute(
+                        "UPDATE article SET checksum = ? WHERE id = ?",
+                        (record.checksum, record.id),
+                    )
+                    counts.unchanged += 1
+                    continue
+                if existing:
+                    self.db.execute(
+                        "UPDATE article SET section_id = :section_id,"
+                        " headline = :headline, standfirst = :standfirst,"
+                        " byline = :byline, body_html = :body_html,"
+                        " body_text = :body_text, excerpt = :excerpt,"
+                        " published = :published, tags = :tags,"
+                        " source_url = :source_url, word_count = :word_count,"
+                        " checksum = :checksum, updated = :updated, index_pending = 1"
+                        " WHERE id = :id",
+                        {**values, "updated": now},
+                    )
+                    self.db.execute(
+                        "DELETE FROM article_tag WHERE article_id = ?", (record.id,)
+                    )
+                    counts.updated += 1
+                else:
+                    values["slug"] = self._free_slug(record)
+                    self.db.execute(
+                        "INSERT INTO article (id, slug, section_id, headline,"
+                        " standfirst, byline, body_html, body_text, excerpt,"
+                        " published, tags, source_url, word_count, checksum)"
+                        " VALUES (:id, :slug, :section_id, :headline, :standfirst,"
+                        " :byline, :body_html, :body_text, :excerpt, :published,"
+                        " :tags, :source_url, :word_count, :checksum)",
+                        values,
+                    )
+                    counts.added += 1
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO article_tag (tag, article_id) VALUES (?, ?)",
+                    [(tag, record.id) for tag in record.tags],
+                )
+                counts.changed_ids.append(record.id)
+            self.db.execute(
+                "UPDATE section SET article_count ="
+                " (SELECT count(*) FROM article WHERE section_id = section.id)"
+            )
+        return counts
+
+    def _section_id(self, name: str) -> int:
+        row = self.db.execute(
+            "SELECT id FROM section WHERE name = ?", (name,)
+        ).fetchone()
+        if row:
+            return row[0]
+        slug = self._free_name("section", slugify(name))
+        return self.db.execute(
+            "INSERT INTO section (slug, name) VALUES (?, ?)", (slug, name)
+        ).lastrowid
+
+    def _free_slug(self, record: ArticleRecord) -> str:
+        base = record.slug or slugify(record.headline)
+        if not self._taken("article", base):
+            return base
+        # Running stories repeat headlines day after day: the date tells them apart.
+        return self._free_name("article", f"{base}-{record.published:%Y-%m-%d}")
+
+    def _free_name(self, table: str, base: str) -> str:
+        slug, n = base, 1
+        while self._taken(table, slug):
+            n += 1
+            slug = f"{base}-{n}"
+        return slug
+
+    def _taken(self, table: str, slug: str) -> bool:
+        query = f"SELECT 1 FROM {table} WHERE slug = ?"  # table is ours, never input
+        return self.db.execute(query, (slug,)).fetchone() is not None
+
+
+def open_store(path: str | Path) -> Store:
+    """Open (creating if needed) the archive at path."""
+    connection = connect(path)
+    init_schema(connection)
+    return Store(connection)

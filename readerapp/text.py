@@ -1,0 +1,96 @@
+"""Pure helpers on plain strings: slugs, reading time, excerpts, body splitting."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import unicodedata
+
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+# Attribute values may hold ">", so a tag is matched with its quoted values.
+_TAG = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
+_BLOCK_END = re.compile(
+    r"</(?:p|h[1-6]|li|dt|dd|blockquote|figcaption|caption|tr|pre)>|<br\s*/?>",
+    re.IGNORECASE,
+)
+_SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
+_BLANK_LINES = re.compile(r" ?\n[\s]*")
+_TAG_NAME = re.compile(r"""<(/?)([a-zA-Z][a-zA-Z0-9]*)\b(?:[^>"']|"[^"]*"|'[^']*')*>""")
+_VOID = {"br", "hr", "img", "wbr"}
+_BLOCKS = {
+    "p",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "dl",
+    "blockquote",
+    "figure",
+    "table",
+    "pre",
+}
+
+SLUG_MAX = 80
+
+
+def slugify(text: str) -> str:
+    """Return a lowercase ASCII slug of text, at most SLUG_MAX characters."""
+    ascii_text = (
+        unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    )
+    slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")
+    if len(slug) > SLUG_MAX:
+        slug = slug[:SLUG_MAX].rsplit("-", 1)[0]
+    return slug or "article"
+
+
+def html_to_text(body_html: str) -> str:
+    """Return the readable text of sanitised HTML, one line per block."""
+    text = html.unescape(_TAG.sub("", _BLOCK_END.sub("\n", body_html)))
+    text = _SPACES.sub(" ", text)
+    return _BLANK_LINES.sub("\n", text).strip()
+
+
+def word_count(text: str) -> int:
+    """Return the number of whitespace-separated words in text."""
+    return len(text.split())
+
+
+def reading_minutes(words: int, words_per_minute: int) -> int:
+    """Return whole minutes to read `words` at `words_per_minute`, at least one."""
+    return max(1, math.ceil(words / words_per_minute))
+
+
+def excerpt(text: str, limit: int = 180) -> str:
+    """Return text cut at a word boundary to at most `limit` characters."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:.-–— ")
+    return cut + "…"
+
+
+def split_at_third(body_html: str) -> tuple[str, str]:
+    """Split sanitised HTML after the top-level block that ends its first third.
+
+    The second part is empty when the body has fewer than two top-level blocks.
+    """
+    boundaries = []
+    depth = 0
+    for match in _TAG_NAME.finditer(body_html):
+        closing, name = match.group(1), match.group(2).lower()
+        if name in _VOID:
+            continue
+        depth += -1 if closing else 1
+        if depth == 0 and name in _BLOCKS:
+            boundaries.append(match.end())
+    # The last boundary is the end of the body: a cut there would split nothing.
+    inner = [end for end in boundaries if body_html[end:].strip()]
+    if not inner:
+        return body_html, ""
+    cut = inner[math.ceil(len(boundaries) / 3) - 1]
+    return body_html[:cut], body_html[cut:]

@@ -1,4 +1,4 @@
-"""The WSGI entry point: `flask --app app`, `waitress-serve app:app`, `python app.py`."""
+"""WSGI entry point for `flask --app app`, `waitress-serve app:app`, `python app.py`."""
 
 from readerapp import create_app
 

@@ -53,8 +53,7 @@ class _Invalid(ValueError):
 
 def open_lines(path: Path) -> IO[bytes]:
     """Open a JSON Lines file, gunzipping it when its name ends in .gz."""
-    raw = path.open("rb")
-    return gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
 def _plain(value: str | None, field: str, limit: int) -> str | None:

@@ -1,0 +1,79 @@
+"""Time `reader import` of the shared corpora against bleach alone, in one run.
+
+Usage: python bench/import_corpus.py [CORPUS_DIR]   (default ../shared/corpus)
+
+Prints the wall time of a full import into an empty archive (a real `reader import`
+subprocess, index included once search exists), of re-importing the same files, and,
+as the reference, of sanitising every body with one bleach Cleaner in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+READER = Path(sys.executable).with_name("reader")
+
+
+def timed_import(files: list[Path], env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [READER, "import", *map(str, files)], env=env, capture_output=True, text=True
+    )
+    elapsed = time.perf_counter() - start
+    if result.returncode:
+        raise SystemExit(result.stderr + result.stdout)
+    return elapsed, result.stdout.strip().splitlines()[-1]
+
+
+def bleach_alone(files: list[Path]) -> tuple[float, int, int]:
+    from bleach.sanitizer import Cleaner
+
+    from readerapp.sanitize import ALLOWED_ATTRIBUTES, ALLOWED_TAGS
+
+    bodies = [
+        json.loads(line)["body_html"]
+        for path in files
+        for line in path.open(encoding="utf-8")
+        if line.strip()
+    ]
+    cleaner = Cleaner(tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, strip=True)
+    start = time.perf_counter()
+    for body in bodies:
+        cleaner.clean(body)
+    return time.perf_counter() - start, len(bodies), sum(map(len, bodies))
+
+
+def main() -> None:
+    corpus = Path(
+        sys.argv[1] if len(sys.argv) > 1 else ROOT.parent / "shared" / "corpus"
+    )
+    files = sorted(corpus.glob("*.jsonl"))
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {
+            **os.environ,
+            "READERAPP_DATABASE": f"{scratch}/archive.sqlite3",
+            "READERAPP_INDEX_DIR": f"{scratch}/index",
+        }
+        first, summary = timed_import(files, env)
+        again, resummary = timed_import(files, env)
+    reference, count, size = bleach_alone(files)
+    machine = platform.processor() or platform.machine()
+    python = platform.python_version()
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {python}")
+    print(f"corpus: {count} articles, {size / 1e6:.1f} MB of body HTML")
+    print(f"reader import, empty archive: {first:.1f} s  ({summary})")
+    print(f"reader import, same files again: {again:.1f} s  ({resummary})")
+    print(f"reference, bleach alone in one process: {reference:.1f} s")
+    print(f"ratio import / bleach alone: {first / reference:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from readerapp import create_app
+
+DATA = Path(__file__).parent / "data"
+ARTICLES = DATA / "articles.jsonl"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def make_app(tmp_path: Path, **settings) -> Flask:
+    return create_app(
+        {
+            "DATABASE": tmp_path / "archive.sqlite3",
+            "INDEX_DIR": tmp_path / "index",
+            "DEMO_DIR": tmp_path / "demo",
+            "CACHE_TYPE": "NullCache",
+            "CACHE_NO_NULL_WARNING": True,
+            "IMPORT_WORKERS": 1,
+            **settings,
+        },
+        instance_path=tmp_path / "instance",
+    )
+
+
+@pytest.fixture
+def empty_app(tmp_path: Path) -> Flask:
+    return make_app(tmp_path)
+
+
+@pytest.fixture
+def app(empty_app: Flask) -> Flask:
+    """An app whose archive holds tests/data/articles.jsonl, imported for real."""
+    result = empty_app.test_cli_runner().invoke(args=["import", str(ARTICLES)])
+    assert result.exit_code == 0, result.output
+    return empty_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(empty_app: Flask) -> FlaskCliRunner:
+    return empty_app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": CHROMIUM_ARGS,
+    }
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
+    """Skip browser tests without Chromium, except in CI, where that is a failure."""
+    if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
+        return
+    if os.environ.get("CI") == "true":
+        raise pytest.UsageError(f"CI=true but Chromium is missing at {CHROMIUM}")
+    skip = pytest.mark.skip(reason=f"Chromium not found at {CHROMIUM}")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,46 @@
+import pytest
+
+URLS = [
+    "/",
+    "/news/",
+    "/news/harbour-town/",
+    "/news/harbour-town/fish-market-moves-to-the-old-customs-house",
+    "/about",
+    "/no-such-page",
+    "/static/site.css",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_every_response_carries_security_headers(client, url):
+    with client.get(url) as response:
+        headers = response.headers
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+    assert "http" not in csp, "no third-party origins"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_templates_never_mark_text_safe():
+    from pathlib import Path
+
+    for template in Path("templates").rglob("*.html"):
+        assert "|safe" not in template.read_text().replace(" ", ""), template
+
+
+def test_article_text_is_never_evaluated_as_a_template(tmp_path):
+    from conftest import make_app
+
+    app = make_app(tmp_path)
+    path = tmp_path / "jinja.jsonl"
+    path.write_text(
+        '{"id": "j", "section": "S", "headline": "{{ 7*7 }} {% raw %}", "dek": null,'
+        ' "body_html": "<p>{{ config.items() }} {{ 6*7 }}</p>", "published": "2024-01-01"}\n'
+    )
+    app.test_cli_runner().invoke(args=["import", str(path)])
+    html = app.test_client().get("/news/s/7-7-raw").text
+    assert "{{ 7*7 }} {% raw %}" in html and "{{ 6*7 }}" in html
+    assert "49" not in html and "42" not in html and "SECRET" not in html

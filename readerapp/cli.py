@@ -1,21 +1,25 @@
-"""The `reader` command: import articles, serve the site."""
+"""The `reader` command: import articles, rebuild the search index, serve the site."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from .extensions import timezone
-from .importer import ImportFailed, import_file
-from .models import SaveCounts
-from .store import open_store
+from .extensions import get_index, timezone
+from .importer import ImportFailed, catch_up, import_file
+from .models import Article, SaveCounts
+from .search import IndexBusy
+from .store import Store, open_store
 
 POOL_THRESHOLD = 1_000_000  # bytes of import files
 
@@ -25,8 +29,26 @@ def demo_files(app: Flask) -> list[Path]:
     return sorted(Path(app.config["DEMO_DIR"]).glob("*.jsonl.gz"))
 
 
+@contextmanager
+def exclusive_writer(app: Flask) -> Iterator[None]:
+    """Hold the archive's write lock: one import or reindex at a time."""
+    path = Path(app.config["DATABASE"]).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] = path.open("a")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise click.ClickException(
+                "another import or reindex is running; try again when it has finished"
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
 def run_import(paths: Iterable[Path]) -> tuple[SaveCounts, list[ImportFailed]]:
-    """Import each file in turn, each all-or-nothing, and report as it goes."""
+    """Import each file all-or-nothing, then bring the search index up to date."""
     paths = list(paths)
     total = SaveCounts()
     failures: list[ImportFailed] = []
@@ -49,11 +71,37 @@ def run_import(paths: Iterable[Path]) -> tuple[SaveCounts, list[ImportFailed]]:
             total.added += counts.added
             total.updated += counts.updated
             total.unchanged += counts.unchanged
+        if pool:
+            pool.shutdown()
+            pool = None
+        _index_pending(store)
     finally:
         store.close()
         if pool:
             pool.shutdown(cancel_futures=True)
     return total, failures
+
+
+def _index_pending(store: Store) -> None:
+    pending = store.pending_count()
+    if not pending and get_index().current() is not None:
+        return
+    click.echo(f"Indexing {pending or 'all'} articles for search…", err=True)
+    try:
+        catch_up(store, get_index())
+    except IndexBusy as busy:
+        raise click.ClickException(
+            f"{busy}; the articles are saved and will be "
+            "indexed by the next import or reindex"
+        ) from None
+    except Exception as error:
+        # The articles are stored and stay marked pending: nothing is lost.
+        click.secho(
+            f"warning: search index not updated ({error}); {store.pending_count()}"
+            " articles will be indexed by the next import or `reader reindex`",
+            fg="yellow",
+            err=True,
+        )
 
 
 @click.command("import")
@@ -65,7 +113,8 @@ def import_command(files: tuple[Path, ...], demo: bool) -> None:
     paths = [*files, *(demo_files(current_app) if demo else [])]
     if not paths:
         raise click.UsageError("name at least one FILE, or use --demo")
-    counts, failures = run_import(paths)
+    with exclusive_writer(current_app):
+        counts, failures = run_import(paths)
     for failure in failures:
         click.secho(f"error: {failure}", fg="red", err=True)
     click.echo(
@@ -74,6 +123,34 @@ def import_command(files: tuple[Path, ...], demo: bool) -> None:
     )
     if failures:
         sys.exit(1)
+
+
+@click.command("reindex")
+@with_appcontext
+def reindex_command() -> None:
+    """Rebuild the search index from the archive and swap it in when complete."""
+    with exclusive_writer(current_app):
+        store = open_store(current_app.config["DATABASE"])
+        archive_index = get_index()
+        try:
+            archive_index.remove_stale()
+            total = store.article_count()
+            with click.progressbar(
+                length=total, label="Indexing", file=sys.stderr
+            ) as bar:
+
+                def counted() -> Iterator[Article]:
+                    for article in store.articles():
+                        bar.update(1)
+                        yield article
+
+                count = archive_index.rebuild(counted(), expected=total)
+            store.mark_indexed()
+        except IndexBusy as busy:
+            raise click.ClickException(str(busy)) from None
+        finally:
+            store.close()
+    click.echo(f"Search index rebuilt: {count} articles.")
 
 
 @click.command("serve")
@@ -92,7 +169,8 @@ def serve_command(host: str | None, port: int | None, threads: int | None, demo:
         empty = store.article_count() == 0
         store.close()
         if empty:
-            counts, failures = run_import(demo_files(app))
+            with exclusive_writer(app):
+                counts, failures = run_import(demo_files(app))
             if failures:
                 raise click.ClickException(str(failures[0]))
             click.echo(f"Demo archive loaded: {counts.added} articles.")
@@ -106,6 +184,7 @@ def serve_command(host: str | None, port: int | None, threads: int | None, demo:
 def init_app(app: Flask) -> None:
     """Make the commands available under `flask --app app` too."""
     app.cli.add_command(import_command)
+    app.cli.add_command(reindex_command)
     app.cli.add_command(serve_command)
 
 
@@ -117,4 +196,4 @@ def _create_app() -> Flask:
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
-    """Run readerapp: import articles and serve the site."""
+    """Run readerapp: import articles, rebuild the search index, serve the site."""

@@ -14,6 +14,7 @@ DONT_MISS_COUNT = 4
 # "Don't miss" rotates through this many of each section's newest stories.
 DONT_MISS_DEPTH = 10
 RUNDOWN_COUNT = 4
+RELATED_DEPTH = 12
 
 # Given an article and ids to avoid, return ids of related articles, best first.
 RelatedFinder = Callable[[Article, int], list[str]]
@@ -31,7 +32,10 @@ def surroundings(
     previous, newer = store.neighbours(article)
     shown.update(s.id for s in (previous, newer) if s)
 
-    candidates = (related or _tag_related(store))(article, 12)
+    candidates = _blend(
+        related(article, RELATED_DEPTH) if related else [],
+        store.tag_neighbours(article, RELATED_DEPTH),
+    )
     also_read = next(
         iter(store.summaries(c for c in candidates if c not in shown)), None
     )
@@ -61,8 +65,15 @@ def surroundings(
     return Surroundings(also_read, previous, newer, latest, dont_miss)
 
 
-def _tag_related(store: Store) -> RelatedFinder:
-    return store.tag_neighbours
+def _blend(by_text: list[str], by_tags: list[str]) -> list[str]:
+    """Rank stories alike in words and sharing a tag first, then either alone.
+
+    Text similarity finds related stories in any section (and where tags are only
+    the section name, as in Wikinews); shared tags keep a running story together.
+    """
+    tagged = set(by_tags)
+    both = [i for i in by_text if i in tagged]
+    return list(dict.fromkeys([*both, *by_text, *by_tags]))
 
 
 def _nearest_unshown(

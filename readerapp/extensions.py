@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, current_app, g
 from flask_caching import Cache
 
+from .search import ArchiveIndex
 from .store import Store, connect, open_store
 
 cache = Cache()
@@ -17,6 +18,11 @@ def get_store() -> Store:
     if "store" not in g:
         g.store = Store(connect(current_app.config["DATABASE"]))
     return g.store
+
+
+def get_index() -> ArchiveIndex:
+    """Return the app's search index (each thread keeps its own searcher)."""
+    return current_app.extensions["readerapp.index"]
 
 
 def timezone() -> ZoneInfo:
@@ -33,5 +39,6 @@ def _close_store(_error: BaseException | None = None) -> None:
 def init_app(app: Flask) -> None:
     """Create the archive's tables if needed and bind the cache."""
     open_store(app.config["DATABASE"]).close()
+    app.extensions["readerapp.index"] = ArchiveIndex(app.config["INDEX_DIR"])
     cache.init_app(app)
     app.teardown_appcontext(_close_store)

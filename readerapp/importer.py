@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from .models import ArticleRecord, SaveCounts
+from .models import Article, ArticleRecord, SaveCounts
 from .sanitize import clean_html
+from .search import ArchiveIndex
 from .store import Store
 from .text import excerpt, html_to_text, slugify, word_count
 
@@ -279,3 +280,25 @@ def import_file(
     counts = store.save(records)
     counts.unchanged += progress.skipped_unchanged
     return counts
+
+
+def catch_up(store: Store, archive_index: ArchiveIndex) -> int:
+    """Add every article the search index lacks to it; return how many.
+
+    Articles stay marked pending until the index has committed them, so a failure
+    here loses nothing: the next import or reindex picks them up.
+    """
+    everything = archive_index.current() is None
+    pending = store.article_count() if everything else store.pending_count()
+    if not pending:
+        return 0
+    indexed: list[str] = []
+
+    def tracked() -> Iterator[Article]:
+        for article in store.articles(pending_only=not everything):
+            indexed.append(article.id)
+            yield article
+
+    archive_index.add(tracked(), expected=pending)
+    store.mark_indexed(None if everything else indexed)
+    return len(indexed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,6 +67,25 @@ def _summary(row: Sequence) -> ArticleSummary:
     )
 
 
+def _article(row: Sequence) -> Article:
+    return Article(
+        id=row[0],
+        slug=row[1],
+        headline=row[2],
+        standfirst=row[3],
+        byline=row[4],
+        # Sanitised by the importer before it was stored.
+        body_html=Markup(row[5]),
+        body_text=row[6],
+        published=datetime.fromisoformat(row[7]),
+        updated=_datetime(row[8]),
+        tags=tuple(json.loads(row[9])),
+        source_url=row[10],
+        word_count=row[11],
+        section=Section(slug=row[12], name=row[13]),
+    )
+
+
 class Store:
     """Read and write the archive through one SQLite connection."""
 
@@ -103,23 +122,46 @@ class Store:
             " JOIN section s ON s.id = a.section_id WHERE a.slug = ?",
             (slug,),
         ).fetchone()
-        if row is None:
-            return None
-        return Article(
-            id=row[0],
-            slug=row[1],
-            headline=row[2],
-            standfirst=row[3],
-            byline=row[4],
-            # Sanitised by the importer before it was stored.
-            body_html=Markup(row[5]),
-            body_text=row[6],
-            published=datetime.fromisoformat(row[7]),
-            updated=_datetime(row[8]),
-            tags=tuple(json.loads(row[9])),
-            source_url=row[10],
-            word_count=row[11],
-            section=Section(slug=row[12], name=row[13]),
+        return _article(row) if row else None
+
+    def articles(self, pending_only: bool = False) -> Iterator[Article]:
+        """Yield every article (or those the search index lacks), oldest first."""
+        where = "WHERE a.index_pending" if pending_only else ""
+        rows = self.db.execute(
+            f"SELECT {_ARTICLE_COLUMNS} FROM article a"
+            f" JOIN section s ON s.id = a.section_id {where}"
+            " ORDER BY a.published, a.id"
+        )
+        return (_article(row) for row in rows)
+
+    def pending_count(self) -> int:
+        """Return how many articles wait to be added to the search index."""
+        return self.db.execute(
+            "SELECT count(*) FROM article WHERE index_pending"
+        ).fetchone()[0]
+
+    def mark_indexed(self, ids: Iterable[str] | None = None) -> None:
+        """Record that the search index holds these articles (all when None)."""
+        with self.db:
+            if ids is None:
+                self.db.execute(
+                    "UPDATE article SET index_pending = 0 WHERE index_pending"
+                )
+            else:
+                self.db.executemany(
+                    "UPDATE article SET index_pending = 0 WHERE id = ?",
+                    ((i,) for i in ids),
+                )
+
+    def bodies(self, ids: Sequence[str]) -> dict[str, str]:
+        """Return the plain-text body of each of these articles, by id."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(
+            self.db.execute(
+                f"SELECT id, body_text FROM article WHERE id IN ({marks})", list(ids)
+            )
         )
 
     def summaries(self, ids: Iterable[str]) -> list[ArticleSummary]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
 ]
 
 
-def make_app(tmp_path: Path, **settings) -> Flask:
+def build_app(tmp_path: Path, **settings) -> Flask:
     return create_app(
         {
             "DATABASE": tmp_path / "archive.sqlite3",
@@ -43,7 +43,21 @@ def make_app(tmp_path: Path, **settings) -> Flask:
 
 
 @pytest.fixture
-def empty_app(tmp_path: Path) -> Flask:
+def make_app() -> Iterator[Callable[..., Flask]]:
+    """Build apps with test settings; close their searchers when the test ends."""
+    apps: list[Flask] = []
+
+    def make(tmp_path: Path, **settings) -> Flask:
+        apps.append(build_app(tmp_path, **settings))
+        return apps[-1]
+
+    yield make
+    for app in apps:
+        app.extensions["readerapp.index"].close()
+
+
+@pytest.fixture
+def empty_app(make_app: Callable[..., Flask], tmp_path: Path) -> Flask:
     return make_app(tmp_path)
 
 
@@ -82,7 +96,15 @@ def live_server(app: Flask) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
+
+    def close_everything() -> None:
+        for dispatcher in list(server._map.values()):
+            dispatcher.close()
+
+    # Closing from the server's own thread, between polls, stops its loop cleanly.
+    server.trigger.pull_trigger(close_everything)
+    thread.join(timeout=10)
+    server.task_dispatcher.shutdown()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):

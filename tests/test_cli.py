@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARTICLES, make_app
+from conftest import ARTICLES
 from readerapp.config import PROJECT_ROOT
 
 READER = Path(sys.executable).with_name("reader")
@@ -82,7 +82,7 @@ def test_serve_demo_loads_an_empty_archive_then_serves_it(tmp_path):
 @pytest.mark.skipif(
     not (PROJECT_ROOT / "demo").is_dir(), reason="the demo archive is not checked out"
 )
-def test_bundled_demo_archive_imports_cleanly(tmp_path):
+def test_bundled_demo_archive_imports_cleanly(tmp_path, make_app):
     app = make_app(tmp_path, DEMO_DIR=PROJECT_ROOT / "demo", IMPORT_WORKERS=0)
     result = app.test_cli_runner().invoke(args=["import", "--demo"])
     assert result.exit_code == 0, result.output

@@ -41,9 +41,7 @@ def test_instance_config_then_environment_then_overrides(tmp_path, monkeypatch):
     assert app.config["WORDS_PER_MINUTE"] == 100
 
 
-def test_site_name_setting_reaches_the_pages(tmp_path):
-    from conftest import make_app
-
+def test_site_name_setting_reaches_the_pages(tmp_path, make_app):
     app = make_app(tmp_path, SITE_NAME="The Harbour Gazette")
     page = app.test_client().get("/").text
     assert "The Harbour Gazette" in page

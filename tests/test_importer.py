@@ -156,9 +156,7 @@ def test_corrupt_gzip_is_rejected_whole(runner, empty_app, tmp_path):
     assert rows(empty_app, "SELECT count(*) FROM article") == [(0,)]
 
 
-def test_dates_without_zone_use_the_newsroom_zone(tmp_path):
-    from conftest import make_app
-
+def test_dates_without_zone_use_the_newsroom_zone(tmp_path, make_app):
     app = make_app(tmp_path, TIMEZONE="America/New_York")
     path = write_lines(
         tmp_path / "zones.jsonl",

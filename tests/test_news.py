@@ -3,8 +3,6 @@ from html import unescape
 
 import pytest
 
-from conftest import make_app
-
 FISH = "/news/harbour-town/fish-market-moves-to-the-old-customs-house"
 FIRST = "/news/harbour-town/ferry-service-resumes-after-winter-storms"
 LAST = "/news/harbour-town/harbour-festival-returns-with-tall-ships"
@@ -103,7 +101,7 @@ def test_first_and_last_story_of_a_section_have_one_neighbour(client):
     assert "Previous story" in last and "Storm damage" in last
 
 
-def test_section_with_a_single_story_has_no_neighbour_links(tmp_path):
+def test_section_with_a_single_story_has_no_neighbour_links(tmp_path, make_app):
     app = make_app(tmp_path)
     path = tmp_path / "one.jsonl"
     path.write_text(
@@ -121,7 +119,7 @@ def test_updated_date_shows_only_when_it_differs(client):
     assert "Updated" not in client.get(FISH).text
 
 
-def test_reading_time_follows_the_words_per_minute_setting(tmp_path):
+def test_reading_time_follows_the_words_per_minute_setting(tmp_path, make_app):
     from conftest import ARTICLES
 
     app = make_app(tmp_path, WORDS_PER_MINUTE=50)

@@ -31,9 +31,7 @@ def test_templates_never_mark_text_safe():
         assert "|safe" not in template.read_text().replace(" ", ""), template
 
 
-def test_article_text_is_never_evaluated_as_a_template(tmp_path):
-    from conftest import make_app
-
+def test_article_text_is_never_evaluated_as_a_template(tmp_path, make_app):
     app = make_app(tmp_path)
     path = tmp_path / "jinja.jsonl"
     path.write_text(

@@ -11,22 +11,17 @@ from flask import (
     current_app,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from werkzeug.exceptions import HTTPException
 
 from .. import curation, text
-from ..extensions import get_store, timezone
+from ..extensions import get_index, get_store, timezone
+from ..models import Page
+from ..search import PAGE_SIZE
+from .params import page_number, search_args, search_request
 
 bp = Blueprint("news", __name__)
-
-
-def _page_number() -> int:
-    value = request.args.get("page", "1")
-    if not value.isascii() or not value.isdigit() or len(value) > 6:
-        abort(404)
-    return int(value)
 
 
 @bp.get("/")
@@ -38,7 +33,7 @@ def home() -> str:
 
 @bp.get("/news/")
 def latest() -> str:
-    page = get_store().latest_page(_page_number(), current_app.config["PAGE_SIZE"])
+    page = get_store().latest_page(page_number(), current_app.config["PAGE_SIZE"])
     if page is None:
         abort(404)
     return render_template("section.html", section=None, page=page)
@@ -50,7 +45,7 @@ def section(section_slug: str) -> str:
     found = store.section(section_slug)
     if found is None:
         abort(404)
-    page = store.latest_page(_page_number(), current_app.config["PAGE_SIZE"], found)
+    page = store.latest_page(page_number(), current_app.config["PAGE_SIZE"], found)
     if page is None:
         abort(404)
     return render_template(
@@ -73,7 +68,7 @@ def article(section_slug: str, article_slug: str):
             301,
         )
     today = datetime.now(timezone()).date()
-    around = curation.surroundings(store, found, today)
+    around = curation.surroundings(store, found, today, related=get_index().related)
     body_lead, body_rest = text.split_at_third(found.body_html)
     return render_template(
         "article.html",
@@ -82,6 +77,33 @@ def article(section_slug: str, article_slug: str):
         body_lead=body_lead,
         body_rest=body_rest,
         current_section=found.section.slug,
+    )
+
+
+@bp.get("/search")
+def search() -> str:
+    wanted, notes = search_request()
+    store = get_store()
+    results = get_index().search(wanted, store.bodies) if wanted.text.strip() else None
+    hits, facets = [], []
+    if results is not None:
+        summaries = {s.id: s for s in store.summaries(h.id for h in results.hits)}
+        hits = [(summaries[h.id], h.snippet) for h in results.hits if h.id in summaries]
+        names = {s.slug: s.name for s in store.sections()}
+        facets = [(slug, names.get(slug, slug), n) for slug, n in results.facets]
+        if results.total and wanted.page > -(-results.total // PAGE_SIZE):
+            abort(404)
+    page = Page(
+        items=hits, number=wanted.page, size=10, total=results.total if results else 0
+    )
+    return render_template(
+        "search.html",
+        wanted=wanted,
+        results=results,
+        page=page,
+        facets=facets,
+        notes=notes,
+        args=search_args(),
     )
 
 

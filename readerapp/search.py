@@ -1,0 +1,518 @@
+"""Full-text search of the archive: the only module that imports whoosh.
+
+The index lives in generations under INDEX_DIR: each `gen-*` folder is a complete
+Whoosh index and the file CURRENT names the one readers use. A rebuild writes a new
+generation and swaps CURRENT with one rename, so readers never see a half-built
+index, and a crash mid-build leaves the old one serving.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup, escape
+from whoosh import highlight, index, query
+from whoosh.analysis import StandardAnalyzer, StemmingAnalyzer
+from whoosh.fields import DATETIME, ID, KEYWORD, TEXT, Schema
+from whoosh.qparser import FieldAliasPlugin, MultifieldParser, PlusMinusPlugin
+from whoosh.searching import Searcher
+
+from .models import Article
+
+PAGE_SIZE = 10
+MAX_QUERY_CHARS = 500
+MAX_QUERY_WORDS = 32
+SNIPPET_CHARS = 220
+SUGGESTION_LIMIT = 8
+PARALLEL_BUILD = 2000
+# "Did you mean" costs a spelling lookup per word, so it runs only when results are
+# thin, and only for words this rare in the archive.
+FEW_RESULTS = 20
+RARE_WORD = 50
+
+_STEMMED = StemmingAnalyzer()
+SCHEMA = Schema(
+    id=ID(stored=True, unique=True),
+    # spelling=True keeps the unstemmed headline words, which "did you mean" offers.
+    headline=TEXT(analyzer=_STEMMED, spelling=True),
+    standfirst=TEXT(analyzer=_STEMMED),
+    body=TEXT(analyzer=_STEMMED),
+    byline=TEXT(analyzer=StandardAnalyzer(stoplist=None)),
+    tags=KEYWORD(commas=True, lowercase=True, scorable=True),
+    section_name=TEXT(analyzer=_STEMMED),
+    section=ID(sortable=True),
+    published=DATETIME(sortable=True),
+)
+# What a query searches when it names no field, and how much each field counts.
+DEFAULT_FIELDS = {"headline": 3.0, "standfirst": 2.0, "body": 1.0, "tags": 1.5}
+# The field prefixes a reader may type, and the index field each one searches.
+QUERY_FIELDS = {
+    "headline": "headline",
+    "section": "section_name",
+    "byline": "byline",
+    "tag": "tags",
+}
+SORTS = ("relevance", "newest", "oldest")
+_SEARCHABLE = set(DEFAULT_FIELDS) | set(QUERY_FIELDS.values())
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_WORD = re.compile(r"[^\W\d_]{3,}")
+_FIELD_PREFIX = re.compile(r"\w+:")
+
+
+class IndexBusy(Exception):
+    """Another process holds the index's write lock."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    text: str = ""
+    section: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    byline: str | None = None
+    sort: str = "relevance"
+    page: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    id: str
+    snippet: Markup | None
+
+
+@dataclass(slots=True)
+class SearchResults:
+    hits: list[SearchHit] = field(default_factory=list)
+    total: int = 0
+    facets: list[tuple[str, int]] = field(default_factory=list)
+    suggestion: str | None = None
+    message: str | None = None
+    seconds: float = 0.0
+    query_text: str = ""
+
+
+class _MarkFormatter(highlight.Formatter):
+    """Wrap matched words in <mark>, escaping all text so none can inject markup."""
+
+    between = " … "
+
+    def _text(self, text: str) -> str:
+        return str(escape(text))
+
+    def format_token(self, text: str, token: Any, replace: bool = False) -> str:
+        return f"<mark>{escape(highlight.get_text(text, token, replace))}</mark>"
+
+
+def clean_query(text: str) -> tuple[str, str | None]:
+    """Return a query made safe to parse, and a message if it had to be shortened."""
+    text = " ".join(unicodedata.normalize("NFKC", _CONTROL.sub(" ", text)).split())
+    words = text.split(" ")
+    if len(text) <= MAX_QUERY_CHARS and len(words) <= MAX_QUERY_WORDS:
+        return text, None
+    text = " ".join(words[:MAX_QUERY_WORDS])
+    if len(text) > MAX_QUERY_CHARS:
+        text = text[:MAX_QUERY_CHARS].rsplit(" ", 1)[0]
+    kept = len(text.split())
+    return text, f"Your search was long, so only its first {kept} words were used."
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MultifieldParser:
+    parser = MultifieldParser(list(DEFAULT_FIELDS), SCHEMA, fieldboosts=DEFAULT_FIELDS)
+    parser.add_plugin(PlusMinusPlugin())
+    aliases = {name: [alias] for alias, name in QUERY_FIELDS.items() if alias != name}
+    parser.add_plugin(FieldAliasPlugin(aliases))
+    return parser
+
+
+def parse(text: str) -> tuple[query.Query, str]:
+    """Parse a reader's query leniently; never raises.
+
+    Returns the query (query.NullQuery when nothing is left to search) and the
+    text it stands for, which is the plain words when the syntax made no sense.
+    """
+    try:
+        parsed = _parser().parse(text).normalize()
+    except Exception:  # noqa: BLE001 - nothing a reader types may become a 500
+        parsed = None
+    if parsed is not None and _reader_safe(parsed):
+        return parsed, text
+    words = " ".join(re.findall(r"\w+", text))
+    parsed = _parser().parse(words).normalize() if words else query.NullQuery
+    return parsed, words
+
+
+def _reader_safe(parsed: query.Query) -> bool:
+    if isinstance(parsed, query.Every) or parsed is query.NullQuery:
+        return parsed is query.NullQuery
+    for sub in parsed.leaves():
+        if isinstance(sub, query.Every):
+            return False
+        fieldname = getattr(sub, "fieldname", None)
+        if fieldname is not None and fieldname not in _SEARCHABLE:
+            return False
+    return True
+
+
+def _stems(word: str) -> list[str]:
+    return [token.text for token in _STEMMED(word)]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _fields(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "headline": article.headline,
+        "standfirst": article.standfirst or "",
+        "body": article.body_text,
+        "byline": article.byline or "",
+        "tags": ",".join(article.tags),
+        "section": article.section.slug,
+        "section_name": article.section.name,
+        "published": _utc(article.published),
+    }
+
+
+class ArchiveIndex:
+    """The archive's Whoosh index: one writer at a time, a searcher per thread."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._local = threading.local()
+        self._open: set[_Reading] = set()
+        self._open_lock = threading.Lock()
+
+    @property
+    def _pointer(self) -> Path:
+        return self.root / "CURRENT"
+
+    def current(self) -> Path | None:
+        """Return the generation readers use, or None before the first index."""
+        try:
+            name = self._pointer.read_text("utf-8").strip()
+        except FileNotFoundError:
+            return None
+        folder = self.root / name
+        return folder if name.startswith("gen-") and folder.is_dir() else None
+
+    def _new_generation(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        folder = self.root / f"gen-{stamp}-{os.getpid()}-{time.monotonic_ns()}"
+        folder.mkdir()
+        index.create_in(str(folder), SCHEMA)
+        return folder
+
+    def _swap_to(self, folder: Path) -> None:
+        staged = self.root / f"CURRENT.{os.getpid()}"
+        staged.write_text(folder.name, "utf-8")
+        os.replace(staged, self._pointer)
+        self.remove_stale()
+
+    def remove_stale(self) -> None:
+        """Delete generations other than the current one (old or half-built)."""
+        current = self.current()
+        for folder in self.root.glob("gen-*"):
+            if folder != current:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def add(self, articles: Iterable[Article], expected: int = 0) -> int:
+        """Add or replace articles in the current index; return how many.
+
+        `expected` (how many articles are coming) lets a large first load use
+        every core.
+        """
+        folder = self.current()
+        if folder is None:
+            folder = self._new_generation()
+            self._swap_to(folder)
+        ix = index.open_dir(str(folder))
+        return _write(ix, articles, fresh=ix.is_empty(), expected=expected)
+
+    def rebuild(self, articles: Iterable[Article], expected: int = 0) -> int:
+        """Index every article into a new generation, then swap it in."""
+        folder = self._new_generation()
+        try:
+            count = _write(index.open_dir(str(folder)), articles, True, expected)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._swap_to(folder)
+        return count
+
+    def document_count(self) -> int:
+        """Return how many articles the current index holds."""
+        folder = self.current()
+        return index.open_dir(str(folder)).doc_count() if folder else 0
+
+    def searcher(self) -> _Reading | None:
+        """Return this thread's searcher, reopened when the index has changed."""
+        current = self.current()
+        reading: _Reading | None = getattr(self._local, "reading", None)
+        if reading is not None:
+            if reading.folder == current and reading.searcher.up_to_date():
+                return reading
+            self._forget(reading)
+        if current is None:
+            return None
+        # One long-lived searcher per thread: opening one per query costs more than
+        # most queries, and an uncompounded index reopens by mapping, not copying.
+        reading = _Reading(current, index.open_dir(str(current)).searcher())
+        self._local.reading = reading
+        with self._open_lock:
+            self._open.add(reading)
+        return reading
+
+    def _forget(self, reading: _Reading) -> None:
+        reading.searcher.close()
+        self._local.reading = None
+        with self._open_lock:
+            self._open.discard(reading)
+
+    def close(self) -> None:
+        """Close every thread's searcher (for shutting down)."""
+        with self._open_lock:
+            readings, self._open = self._open, set()
+        for reading in readings:
+            reading.searcher.close()
+
+    def search(
+        self,
+        request: SearchRequest,
+        bodies: Callable[[list[str]], dict[str, str]],
+        size: int = PAGE_SIZE,
+    ) -> SearchResults:
+        """Run a reader's search: one page of hits with snippets, total, facets."""
+        started = time.perf_counter()
+        text, message = clean_query(request.text)
+        parsed, searched = parse(text)
+        if searched != text and searched:
+            message = f"Searched for the words: {searched}"
+        results = SearchResults(query_text=searched, message=message)
+        reading = self.searcher()
+        if reading is None or parsed is query.NullQuery:
+            if text and reading is not None:
+                results.message = (
+                    "Your search has only very common words or symbols."
+                    " Add a more specific word."
+                )
+            results.seconds = time.perf_counter() - started
+            return results
+        reading.run(parsed, request, results, size, bodies)
+        if results.total < FEW_RESULTS:
+            results.suggestion = reading.did_you_mean(searched, request, results.total)
+        results.seconds = time.perf_counter() - started
+        return results
+
+    def suggest(self, prefix: str) -> list[str]:
+        """Return ids of articles whose headline completes the typed prefix."""
+        text, _ = clean_query(prefix)
+        words = re.findall(r"\w+", text.lower())
+        reading = self.searcher()
+        if not words or len(words[-1]) < 2 or reading is None:
+            return []
+        parts: list[query.Query] = [
+            query.Term("headline", stem) for word in words[:-1] for stem in _stems(word)
+        ]
+        parts.append(query.Prefix("headline", words[-1]))
+        hits = reading.searcher.search(query.And(parts), limit=SUGGESTION_LIMIT)
+        return [hit["id"] for hit in hits]
+
+    def related(self, article: Article, limit: int) -> list[str]:
+        """Return ids of the articles most like this one, best first."""
+        reading = self.searcher()
+        if reading is None:
+            return []
+        docnum = reading.searcher.document_number(id=article.id)
+        if docnum is None:
+            return []
+        text = f"{article.headline}\n{article.standfirst or ''}\n{article.body_text}"
+        hits = reading.searcher.more_like(docnum, "body", text=text, top=limit + 1)
+        return [hit["id"] for hit in hits if hit["id"] != article.id][:limit]
+
+
+@dataclass(slots=True, eq=False)
+class _Reading:
+    """A searcher and what this process has learnt about its snapshot."""
+
+    folder: Path
+    searcher: Searcher
+    _sections: list[str] | None = None
+    _published: list[Any] | None = None
+    _filters: dict[tuple, frozenset[int]] = field(default_factory=dict)
+
+    def sections(self) -> list[str]:
+        if self._sections is None:
+            self._sections = list(self.searcher.reader().column_reader("section"))
+        return self._sections
+
+    def published(self) -> list[Any]:
+        if self._published is None:
+            self._published = list(self.searcher.reader().column_reader("published"))
+        return self._published
+
+    def docs(self, key: tuple, make: Callable[[], query.Query]) -> frozenset[int]:
+        if key not in self._filters:
+            if len(self._filters) > 256:
+                self._filters.clear()
+            self._filters[key] = frozenset(self.searcher.docs_for_query(make()))
+        return self._filters[key]
+
+    def run(
+        self,
+        parsed: query.Query,
+        request: SearchRequest,
+        results: SearchResults,
+        size: int,
+        bodies: Callable[[list[str]], dict[str, str]],
+    ) -> None:
+        """Fill results with the total, section facets and one page of hits."""
+        matched = set(self.searcher.docs_for_query(parsed))
+        for narrowing in self._narrowings(request):
+            matched &= narrowing
+        sections = self.sections()
+        counts = Counter(sections[docnum] for docnum in matched)
+        results.facets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        if request.section:
+            matched &= self.docs(
+                ("section", request.section),
+                lambda: query.Term("section", request.section),
+            )
+        results.total = len(matched)
+        offset = (request.page - 1) * size
+        if offset >= results.total:
+            return
+        if request.sort in ("newest", "oldest"):
+            published = self.published()
+            ordered = sorted(
+                matched, key=published.__getitem__, reverse=request.sort == "newest"
+            )
+            docnums = ordered[offset : offset + size]
+        else:
+            filtered = request.section or self._narrowings(request)
+            hits = self.searcher.search(
+                parsed, limit=offset + size, filter=matched if filtered else None
+            )
+            docnums = [hit.docnum for hit in hits[offset : offset + size]]
+        ids = [self.searcher.stored_fields(docnum)["id"] for docnum in docnums]
+        texts = bodies(ids)
+        terms = self._highlight_terms(parsed)
+        results.hits = [SearchHit(i, _snippet(texts.get(i, ""), terms)) for i in ids]
+
+    def _narrowings(self, request: SearchRequest) -> list[frozenset[int]]:
+        narrowings = []
+        if request.date_from or request.date_to:
+            start = _utc(request.date_from) if request.date_from else None
+            end = _utc(request.date_to) if request.date_to else None
+            narrowings.append(
+                self.docs(
+                    ("dates", start, end),
+                    lambda: query.DateRange("published", start, end),
+                )
+            )
+        if request.byline:
+            words = re.findall(r"\w+", request.byline.lower())
+            if words:
+                narrowings.append(
+                    self.docs(
+                        ("byline", *words),
+                        lambda: query.And([query.Term("byline", w) for w in words]),
+                    )
+                )
+        return narrowings
+
+    def _highlight_terms(self, parsed: query.Query) -> frozenset[str]:
+        reader = self.searcher.reader()
+        terms = set()
+        for fieldname, text in parsed.existing_terms(reader, phrases=True, expand=True):
+            if fieldname in DEFAULT_FIELDS:
+                terms.add(text.decode("utf-8") if isinstance(text, bytes) else text)
+        return frozenset(terms)
+
+    def did_you_mean(self, text: str, request: SearchRequest, found: int) -> str | None:
+        """Return the query with rare words respelt if that finds more, else None."""
+        reader = self.searcher.reader()
+        corrector = self.searcher.corrector("headline")
+        corrected = text
+        words = _WORD.findall(_FIELD_PREFIX.sub(" ", text))
+        for word in dict.fromkeys(words):
+            frequency = self._frequency(reader, word)
+            if frequency >= RARE_WORD or not _stems(word):
+                continue
+            for fix in corrector.suggest(word.lower(), limit=3, maxdist=2, prefix=1):
+                # A misspelling that is itself in the archive a few times still
+                # deserves a correction if the right spelling is far commoner.
+                if self._frequency(reader, fix) >= 10 * max(frequency, 1):
+                    pattern = rf"\b{re.escape(word)}\b(?!:)"
+                    corrected = re.sub(pattern, fix, corrected, count=1)
+                    break
+        if corrected == text:
+            return None
+        better = set(self.searcher.docs_for_query(parse(corrected)[0]))
+        for narrowing in self._narrowings(request):
+            better &= narrowing
+        return corrected if len(better) > found else None
+
+    @staticmethod
+    def _frequency(reader: Any, word: str) -> int:
+        return max(
+            (
+                reader.doc_frequency(name, stem)
+                for stem in _stems(word)
+                for name in ("body", "headline")
+            ),
+            default=0,
+        )
+
+
+def _snippet(text: str, terms: frozenset[str]) -> Markup | None:
+    if not text or not terms:
+        return None
+    fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
+    formatted = highlight.highlight(
+        text, terms, _STEMMED, fragmenter, _MarkFormatter(), top=1
+    )
+    # _MarkFormatter escapes every character of article text it emits.
+    return Markup(formatted) if formatted else None
+
+
+def _write(
+    ix: index.Index, articles: Iterable[Article], fresh: bool, expected: int
+) -> int:
+    # Several processes pay off only for a large load into an empty index; their
+    # segments are left unmerged, the fastest full build measured here.
+    procs = (os.cpu_count() or 1) if fresh and expected >= PARALLEL_BUILD else 1
+    options = {"procs": procs, "multisegment": True} if procs > 1 else {}
+    try:
+        # Uncompounded segments let new searchers map files instead of copying them.
+        writer = ix.writer(limitmb=256, compound=False, **options)
+    except index.LockError:
+        raise IndexBusy("another process is writing the search index") from None
+    count = 0
+    try:
+        for article in articles:
+            if fresh:
+                writer.add_document(**_fields(article))
+            else:
+                writer.update_document(**_fields(article))
+            count += 1
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    return count

@@ -1,0 +1,73 @@
+"""JSON for scripts and the offline app: search results and headline completions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+from markupsafe import escape
+
+from ..extensions import get_index, get_store
+from ..models import ArticleSummary
+from .params import search_request
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _url(article: ArticleSummary) -> str:
+    return url_for(
+        "news.article", section_slug=article.section.slug, article_slug=article.slug
+    )
+
+
+@bp.get("/search")
+def search() -> Response:
+    wanted, notes = search_request()
+    store = get_store()
+    body: dict[str, Any] = {
+        "query": wanted.text,
+        "page": wanted.page,
+        "total": 0,
+        "hits": [],
+        "facets": [],
+        "suggestion": None,
+        "message": None,
+        "notes": notes,
+    }
+    if wanted.text.strip():
+        results = get_index().search(wanted, store.bodies)
+        summaries = {s.id: s for s in store.summaries(h.id for h in results.hits)}
+        body.update(
+            query=results.query_text,
+            total=results.total,
+            suggestion=results.suggestion,
+            message=results.message,
+            facets=[{"section": slug, "count": n} for slug, n in results.facets],
+            hits=[
+                {
+                    "url": _url(summaries[hit.id]),
+                    "headline": summaries[hit.id].headline,
+                    "section": summaries[hit.id].section.name,
+                    "published": summaries[hit.id].published.isoformat(),
+                    "byline": summaries[hit.id].byline,
+                    "snippet": str(hit.snippet or escape(summaries[hit.id].excerpt)),
+                }
+                for hit in results.hits
+                if hit.id in summaries
+            ],
+        )
+    return jsonify(body)
+
+
+@bp.get("/suggest")
+def suggest() -> Response:
+    prefix = request.args.get("q", "")
+    ids = get_index().suggest(prefix)
+    # Running stories repeat a headline day after day; one of each is enough.
+    seen: set[str] = set()
+    suggestions = []
+    for summary in get_store().summaries(ids):
+        if summary.headline not in seen:
+            seen.add(summary.headline)
+            suggestions.append({"headline": summary.headline, "url": _url(summary)})
+    return jsonify({"query": prefix, "suggestions": suggestions})

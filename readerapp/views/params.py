@@ -1,0 +1,60 @@
+"""Reading query-string parameters the same way for every page and API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from flask import abort, request
+
+from ..extensions import timezone
+from ..search import SORTS, SearchRequest
+
+SEARCH_ARGS = ("q", "section", "from", "to", "byline", "sort")
+
+
+def page_number() -> int:
+    """Return ?page=N as a positive int; anything else is a 404."""
+    value = request.args.get("page", "1")
+    if not value.isascii() or not value.isdigit() or len(value) > 6 or value == "0":
+        abort(404)
+    return int(value)
+
+
+def search_request() -> tuple[SearchRequest, list[str]]:
+    """Return the search the query string asks for, and notes on what was ignored."""
+    args = request.args
+    notes = []
+    dates = {}
+    for name, end_of_day in (("from", False), ("to", True)):
+        value = args.get(name, "").strip()
+        if not value:
+            continue
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            notes.append(
+                f"“{value[:20]}” is not a date like 2024-01-31, so it was ignored."
+            )
+            continue
+        moment = datetime.combine(day, time(), timezone())
+        dates[name] = (
+            moment + timedelta(days=1, microseconds=-1) if end_of_day else moment
+        )
+    sort = args.get("sort", "relevance")
+    return (
+        SearchRequest(
+            text=args.get("q", ""),
+            section=args.get("section") or None,
+            date_from=dates.get("from"),
+            date_to=dates.get("to"),
+            byline=args.get("byline") or None,
+            sort=sort if sort in SORTS else "relevance",
+            page=page_number(),
+        ),
+        notes,
+    )
+
+
+def search_args() -> dict[str, str]:
+    """Return the search parameters present in this request, for building links."""
+    return {name: request.args[name] for name in SEARCH_ARGS if request.args.get(name)}

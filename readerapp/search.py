@@ -56,7 +56,7 @@ SCHEMA = Schema(
     published=DATETIME(sortable=True),
 )
 # What a query searches when it names no field, and how much each field counts.
-DEFAULT_FIELDS = {"headline": 3.0, "standfirst": 2.0, "body": 1.0, "tags": 1.5}
+DEFAULT_FIELDS = {"headline": 3.0, "standfirst": 2.0, "body": 1.0}
 # The field prefixes a reader may type, and the index field each one searches.
 QUERY_FIELDS = {
     "headline": "headline",
@@ -438,11 +438,17 @@ class _Reading:
 
     def _highlight_terms(self, parsed: query.Query) -> frozenset[str]:
         reader = self.searcher.reader()
-        terms = set()
-        for fieldname, text in parsed.existing_terms(reader, phrases=True, expand=True):
-            if fieldname in DEFAULT_FIELDS:
-                terms.add(text.decode("utf-8") if isinstance(text, bytes) else text)
-        return frozenset(terms)
+        # iter_all_terms names every plain and phrase term; existing_terms adds the
+        # words that prefix and wildcard queries expand to.
+        pairs = [
+            *parsed.iter_all_terms(phrases=True),
+            *parsed.existing_terms(reader, phrases=True, expand=True),
+        ]
+        return frozenset(
+            text.decode("utf-8") if isinstance(text, bytes) else text
+            for fieldname, text in pairs
+            if fieldname in DEFAULT_FIELDS
+        )
 
     def did_you_mean(self, text: str, request: SearchRequest, found: int) -> str | None:
         """Return the query with rare words respelt if that finds more, else None."""
@@ -457,7 +463,7 @@ class _Reading:
             for fix in corrector.suggest(word.lower(), limit=3, maxdist=2, prefix=1):
                 # A misspelling that is itself in the archive a few times still
                 # deserves a correction if the right spelling is far commoner.
-                if self._frequency(reader, fix) >= 10 * max(frequency, 1):
+                if self._frequency(reader, fix) >= (10 * frequency or 1):
                     pattern = rf"\b{re.escape(word)}\b(?!:)"
                     corrected = re.sub(pattern, fix, corrected, count=1)
                     break

@@ -8,6 +8,7 @@ index, and a crash mid-build leaves the old one serving.
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
 import shutil
@@ -382,31 +383,31 @@ class _Reading:
         bodies: Callable[[list[str]], dict[str, str]],
     ) -> None:
         """Fill results with the total, section facets and one page of hits."""
+        # One unscored pass over every match gives the exact total and the facets;
+        # only the page shown is scored.
         matched = set(self.searcher.docs_for_query(parsed))
-        for narrowing in self._narrowings(request):
+        narrowings = self._narrowings(request)
+        for narrowing in narrowings:
             matched &= narrowing
         sections = self.sections()
         counts = Counter(sections[docnum] for docnum in matched)
         results.facets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
         if request.section:
-            matched &= self.docs(
-                ("section", request.section),
-                lambda: query.Term("section", request.section),
-            )
+            matched = {d for d in matched if sections[d] == request.section}
         results.total = len(matched)
         offset = (request.page - 1) * size
         if offset >= results.total:
             return
         if request.sort in ("newest", "oldest"):
             published = self.published()
-            ordered = sorted(
-                matched, key=published.__getitem__, reverse=request.sort == "newest"
-            )
-            docnums = ordered[offset : offset + size]
+            pick = heapq.nlargest if request.sort == "newest" else heapq.nsmallest
+            # Date order needs no scoring: the published column decides.
+            ordered = pick(offset + size, matched, key=lambda d: (published[d], d))
+            docnums = ordered[offset:]
         else:
-            filtered = request.section or self._narrowings(request)
+            narrowed = bool(request.section or narrowings)
             hits = self.searcher.search(
-                parsed, limit=offset + size, filter=matched if filtered else None
+                parsed, limit=offset + size, filter=matched if narrowed else None
             )
             docnums = [hit.docnum for hit in hits[offset : offset + size]]
         ids = [self.searcher.stored_fields(docnum)["id"] for docnum in docnums]

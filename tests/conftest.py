@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -25,6 +26,25 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+def record(id_: str, headline: str, body: str, **fields) -> dict:
+    """Return one import line's object, with defaults for what a test leaves out."""
+    return {
+        "id": id_,
+        "section": "Desk",
+        "headline": headline,
+        "body_html": f"<p>{body}</p>",
+        "published": "2024-01-01",
+        **fields,
+    }
+
+
+def import_records(app: Flask, path: Path, *records: dict) -> str:
+    """Write records as a JSON Lines file, import it with `reader import`, return output."""
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    result = app.test_cli_runner().invoke(args=["import", str(path)])
+    return result.output
 
 
 def build_app(tmp_path: Path, **settings) -> Flask:

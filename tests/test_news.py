@@ -3,6 +3,8 @@ from html import unescape
 
 import pytest
 
+from conftest import import_records, record
+
 FISH = "/news/harbour-town/fish-market-moves-to-the-old-customs-house"
 FIRST = "/news/harbour-town/ferry-service-resumes-after-winter-storms"
 LAST = "/news/harbour-town/harbour-festival-returns-with-tall-ships"
@@ -103,12 +105,11 @@ def test_first_and_last_story_of_a_section_have_one_neighbour(client):
 
 def test_section_with_a_single_story_has_no_neighbour_links(tmp_path, make_app):
     app = make_app(tmp_path)
-    path = tmp_path / "one.jsonl"
-    path.write_text(
-        '{"id": "solo", "section": "Solo", "headline": "Only one", "dek": null,'
-        ' "body_html": "<p>Alone.</p>", "published": "2024-01-01"}\n'
+    import_records(
+        app,
+        tmp_path / "one.jsonl",
+        record("solo", "Only one", "Alone.", section="Solo"),
     )
-    app.test_cli_runner().invoke(args=["import", str(path)])
     html = app.test_client().get("/news/solo/only-one").text
     assert "story-neighbours" not in html
     assert "also-read" not in html and "latest-from" not in html

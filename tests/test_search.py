@@ -1,28 +1,12 @@
 import fcntl
-import json
 import re
 import threading
 from pathlib import Path
 
 import pytest
 
+from conftest import ARTICLES, import_records, record
 from readerapp.search import ArchiveIndex
-
-
-def write_lines(path: Path, *records: dict) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
-
-
-def article(id_, headline, body, section="Desk", published="2024-01-01", **extra):
-    return {
-        "id": id_,
-        "section": section,
-        "headline": headline,
-        "body_html": f"<p>{body}</p>",
-        "published": published,
-        **extra,
-    }
 
 
 def result_headlines(html: str) -> list[str]:
@@ -39,21 +23,22 @@ def total(client, query: str, **params) -> int:
 @pytest.fixture
 def ranked(make_app, tmp_path):
     app = make_app(tmp_path)
-    path = write_lines(
+    import_records(
+        app,
         tmp_path / "ranked.jsonl",
-        article(
+        record(
             "r-1",
             "Quiet day at the port",
             "A lighthouse stood over the bay.",
             published="2024-03-01",
         ),
-        article(
+        record(
             "r-2",
             "Lighthouse restored by volunteers",
             "The tower shines again.",
             published="2024-01-01",
         ),
-        article(
+        record(
             "r-3",
             "Market report",
             "Prices of cod rose.",
@@ -61,7 +46,6 @@ def ranked(make_app, tmp_path):
             published="2024-02-01",
         ),
     )
-    assert app.test_cli_runner().invoke(args=["import", str(path)]).exit_code == 0
     return app.test_client()
 
 
@@ -150,16 +134,16 @@ def test_no_results_suggests_what_to_try(client):
 
 def test_snippets_mark_matches_and_escape_article_text(make_app, tmp_path):
     app = make_app(tmp_path)
-    path = write_lines(
+    import_records(
+        app,
         tmp_path / "markup.jsonl",
-        article(
+        record(
             "m-1",
             "Tags in text",
             "Writers type &lt;script&gt;alert(1)&lt;/script&gt;"
             " and &lt;mark&gt; as words near the ferry.",
         ),
     )
-    app.test_cli_runner().invoke(args=["import", str(path)])
     client = app.test_client()
     html = client.get("/search?q=ferry").text
     snippet = re.search(r'<p class="search-snippet">(.*?)</p>', html, re.S)[1]
@@ -178,10 +162,11 @@ def test_query_text_is_escaped_on_the_page(client):
 
 def test_search_pages_walk_and_end(make_app, tmp_path):
     app = make_app(tmp_path)
-    path = write_lines(
+    import_records(
+        app,
         tmp_path / "many.jsonl",
         *[
-            article(
+            record(
                 f"p-{n:02}",
                 f"Tide report {n}",
                 "The tide came in.",
@@ -190,7 +175,6 @@ def test_search_pages_walk_and_end(make_app, tmp_path):
             for n in range(1, 24)
         ],
     )
-    app.test_cli_runner().invoke(args=["import", str(path)])
     client = app.test_client()
     first = client.get("/search?q=tide&sort=newest")
     assert len(result_headlines(first.text)) == 10 and "23 results" in first.text
@@ -324,17 +308,17 @@ def test_api_search_returns_the_results_page_as_json(client):
 def test_index_is_current_after_an_import_and_an_update(app, tmp_path):
     client = app.test_client()
     assert total(client, "zeppelin") == 0
-    path = write_lines(
+    import_records(
+        app,
         tmp_path / "new.jsonl",
-        article("z-1", "Zeppelin lands in the harbour", "Crowds gathered."),
+        record("z-1", "Zeppelin lands in the harbour", "Crowds gathered."),
     )
-    app.test_cli_runner().invoke(args=["import", str(path)])
     assert total(client, "zeppelin") == 1
-    path = write_lines(
+    import_records(
+        app,
         tmp_path / "new.jsonl",
-        article("z-1", "Airship lands in the harbour", "Crowds gathered."),
+        record("z-1", "Airship lands in the harbour", "Crowds gathered."),
     )
-    app.test_cli_runner().invoke(args=["import", str(path)])
     assert total(client, "zeppelin") == 0 and total(client, "airship") == 1
 
 
@@ -342,29 +326,27 @@ def test_failed_index_update_leaves_articles_pending_then_catches_up(
     app, tmp_path, monkeypatch
 ):
     client = app.test_client()
-    path = write_lines(
-        tmp_path / "late.jsonl",
-        article("late-1", "Walrus visits the quay", "A walrus rested."),
-    )
 
     def broken(self, articles, expected=0):
         raise OSError("disk full")
 
     with monkeypatch.context() as patch:
         patch.setattr(ArchiveIndex, "add", broken)
-        result = app.test_cli_runner().invoke(args=["import", str(path)])
-    assert result.exit_code == 0
-    assert (
-        "search index not updated (disk full); 1 articles will be indexed"
-        in result.output
-    )
+        output = import_records(
+            app,
+            tmp_path / "late.jsonl",
+            record("late-1", "Walrus visits the quay", "A walrus rested."),
+        )
+    assert "1 added" in output
+    assert "search index not updated (disk full); 1 articles will be indexed" in output
     assert client.get("/news/desk/walrus-visits-the-quay").status_code == 200
     assert total(client, "walrus") == 0
-    other = write_lines(
-        tmp_path / "next.jsonl", article("late-2", "Seal joins walrus", "Two visitors.")
+    output = import_records(
+        app,
+        tmp_path / "next.jsonl",
+        record("late-2", "Seal joins walrus", "Two visitors."),
     )
-    result = app.test_cli_runner().invoke(args=["import", str(other)])
-    assert result.exit_code == 0
+    assert "1 added" in output and "warning" not in output
     assert total(client, "walrus") == 2
 
 
@@ -418,8 +400,6 @@ def test_site_keeps_serving_searches_while_the_index_is_rebuilt(app):
 
 
 def test_a_second_writer_gets_a_clear_message(app):
-    from conftest import ARTICLES
-
     lock = Path(app.config["DATABASE"]).with_suffix(".lock")
     with lock.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -432,36 +412,36 @@ def test_a_second_writer_gets_a_clear_message(app):
 
 def test_more_like_this_picks_a_story_on_the_same_subject(make_app, tmp_path):
     app = make_app(tmp_path)
-    path = write_lines(
+    import_records(
+        app,
         tmp_path / "related.jsonl",
-        article(
+        record(
             "k-1",
             "Volcano erupts near the coast",
             "Lava and ash from the volcano closed the airport.",
             published="2024-01-01",
         ),
-        article(
+        record(
             "k-2",
             "School term starts",
             "Pupils returned to class.",
             published="2024-01-02",
         ),
-        article(
+        record(
             "k-3",
             "Ash cloud grounds flights",
             "Volcano ash over the airport halts flights; lava flows continue.",
             section="Travel",
             published="2024-01-03",
         ),
-        article(
+        record(
             "k-4",
             "Council approves budget",
             "The budget passed.",
             published="2024-01-04",
         ),
-        article("k-5", "Bakery wins prize", "Bread and cakes.", published="2024-01-05"),
+        record("k-5", "Bakery wins prize", "Bread and cakes.", published="2024-01-05"),
     )
-    app.test_cli_runner().invoke(args=["import", str(path)])
     html = app.test_client().get("/news/desk/volcano-erupts-near-the-coast").text
     also = re.search(r'<aside class="also-read".*?</aside>', html, re.S)[0]
     assert "Ash cloud grounds flights" in also

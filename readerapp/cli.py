@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -86,9 +87,9 @@ def _index_pending(store: Store) -> None:
     pending = store.pending_count()
     if not pending and get_index().current() is not None:
         return
-    click.echo(f"Indexing {pending or 'all'} articles for search…", err=True)
+    started = time.perf_counter()
     try:
-        catch_up(store, get_index())
+        indexed = catch_up(store, get_index())
     except IndexBusy as busy:
         raise click.ClickException(
             f"{busy}; the articles are saved and will be "
@@ -102,6 +103,10 @@ def _index_pending(store: Store) -> None:
             fg="yellow",
             err=True,
         )
+    else:
+        seconds = time.perf_counter() - started
+        message = f"Indexed {indexed} articles for search in {seconds:.1f} s."
+        click.echo(message, err=True)
 
 
 @click.command("import")

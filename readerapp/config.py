@@ -19,6 +19,11 @@ DEFAULTS: dict[str, Any] = {
     "DEMO_DIR": PROJECT_ROOT / "demo",
     # Name shown in the header, the title bar and the app manifest.
     "SITE_NAME": "Reader",
+    # Name under the home-screen icon.
+    "SITE_SHORT_NAME": "Reader",
+    # Colours of the installed app's title bar and splash screen (match site.css).
+    "THEME_COLOR": "#1d3557",
+    "BACKGROUND_COLOR": "#ffffff",
     # One-line description for search engines and the app manifest.
     "SITE_DESCRIPTION": "The news archive, fast on any phone.",
     # IANA time zone for dates that arrive without one, and for showing dates.
@@ -42,6 +47,10 @@ DEFAULTS: dict[str, Any] = {
     },
     # Processes that sanitise a large import; 0 means one per CPU core.
     "IMPORT_WORKERS": 0,
+    # Pages and images the service worker keeps on a reader's device (saved stories
+    # are extra); about 60 x 30 KB pages and 60 images of up to 200 KB: 14 MB at most.
+    "OFFLINE_PAGES": 60,
+    "OFFLINE_IMAGES": 60,
     # Flask-Caching backend; "SimpleCache" works in one process with no services.
     "CACHE_TYPE": "SimpleCache",
     # Seconds a cached page lives before it is rendered again.

@@ -1,49 +1,45 @@
 // Headline completions under the header search box. Without JavaScript the box is a
 // plain form that submits to /search, so this only adds to it.
-(function () {
+(() => {
   'use strict';
-  var input = document.getElementById('site-search-q');
-  var list = document.getElementById('site-search-suggestions');
-  if (!input || !list || !window.fetch) return;
-  var timer = null;
-  var latest = 0;
+  const input = document.getElementById('site-search-q');
+  const list = document.getElementById('site-search-suggestions');
+  if (!input || !list) return;
+  let timer = null;
+  let latest = 0;
 
-  function close() {
+  const close = () => {
     list.hidden = true;
     list.textContent = '';
     input.setAttribute('aria-expanded', 'false');
-  }
-
-  function show(suggestions) {
+  };
+  const show = (suggestions) => {
     list.textContent = '';
-    suggestions.forEach(function (item) {
-      var li = document.createElement('li');
-      li.setAttribute('role', 'option');
-      var link = document.createElement('a');
+    for (const item of suggestions) {
+      const option = list.appendChild(document.createElement('li'));
+      option.setAttribute('role', 'option');
+      const link = option.appendChild(document.createElement('a'));
       link.href = item.url;
       link.textContent = item.headline;
-      li.appendChild(link);
-      list.appendChild(li);
-    });
-    list.hidden = suggestions.length === 0;
+    }
+    list.hidden = !suggestions.length;
     input.setAttribute('aria-expanded', String(!list.hidden));
-  }
-
-  function lookUp() {
-    var prefix = input.value.trim();
-    if (prefix.length < 2) { close(); return; }
-    var ticket = ++latest;
-    fetch(input.dataset.suggestUrl + '?q=' + encodeURIComponent(prefix))
-      .then(function (response) { return response.ok ? response.json() : { suggestions: [] }; })
-      .then(function (data) { if (ticket === latest) show(data.suggestions); })
+  };
+  const lookUp = () => {
+    const prefix = input.value.trim();
+    if (prefix.length < 2) return close();
+    const ticket = ++latest;
+    fetch(`${input.dataset.suggestUrl}?q=${encodeURIComponent(prefix)}`)
+      .then((response) => (response.ok ? response.json() : {suggestions: []}))
+      .then((data) => ticket === latest && show(data.suggestions))
       .catch(close);
-  }
+  };
 
-  input.addEventListener('input', function () {
+  input.addEventListener('input', () => {
     clearTimeout(timer);
     timer = setTimeout(lookUp, 150);
   });
-  input.addEventListener('keydown', function (event) {
+  input.addEventListener('keydown', (event) => {
     if (event.key === 'ArrowDown' && !list.hidden) {
       event.preventDefault();
       list.querySelector('a').focus();
@@ -51,20 +47,14 @@
       close();
     }
   });
-  list.addEventListener('keydown', function (event) {
-    var item = document.activeElement.parentElement;
-    if (event.key === 'ArrowDown' && item.nextElementSibling) {
-      event.preventDefault();
-      item.nextElementSibling.firstChild.focus();
-    } else if (event.key === 'ArrowUp') {
-      event.preventDefault();
-      (item.previousElementSibling ? item.previousElementSibling.firstChild : input).focus();
-    } else if (event.key === 'Escape') {
+  // Suggestions are links: Tab and Shift+Tab move through them, Escape leaves.
+  list.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') {
       close();
       input.focus();
     }
   });
-  document.addEventListener('click', function (event) {
-    if (!event.target.closest || !event.target.closest('.site-search')) close();
+  document.addEventListener('click', (event) => {
+    if (!event.target.closest('.site-search')) close();
   });
-}());
+})();

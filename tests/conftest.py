@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -109,10 +110,20 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 
 
 @pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
+def slow_paths() -> dict[str, float]:
+    """Paths the live server answers only after a delay (seconds): a slow network."""
+    return {}
+
+
+@pytest.fixture
+def live_server(app: Flask, slow_paths: dict[str, float]) -> Iterator[str]:
     from waitress.server import create_server
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    def slowed(environ, start_response):
+        time.sleep(slow_paths.get(environ.get("PATH_INFO", ""), 0))
+        return app(environ, start_response)
+
+    server = create_server(slowed, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"

@@ -64,7 +64,7 @@ def test_article_page_shows_every_element(client):
     )  # two other sections
 
     assert '<a class="back-to-top" href="#top">Back to top</a>' in html
-    assert '<body id="top">' in html
+    assert '<body id="top" data-page="news.article">' in html
 
 
 def test_also_read_sits_inside_the_body_after_the_first_third(client):

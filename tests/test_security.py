@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from conftest import import_records, record
@@ -41,4 +43,5 @@ def test_article_text_is_never_evaluated_as_a_template(tmp_path, make_app):
     )
     html = app.test_client().get("/news/s/7-7-raw").text
     assert "{{ 7*7 }} {% raw %}" in html and "{{ 6*7 }}" in html
-    assert "49" not in html and "42" not in html and "SECRET" not in html
+    text = re.sub(r"<[^>]+>", " ", html)  # hashed asset URLs may hold any digits
+    assert not re.search(r"\b(49|42)\b", text) and "SECRET" not in text

@@ -11,13 +11,14 @@ from flask import Flask, current_app
 from .. import text
 from ..extensions import get_store, timezone
 from ..models import Section
-from . import api, news
+from . import api, news, offline
 
 
 def register(app: Flask) -> None:
     """Attach every blueprint and template helper to the app."""
     app.register_blueprint(news.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(offline.bp)
     news.register_errors(app)
     app.add_template_filter(local_date, "date")
     app.add_template_filter(machine_date, "datetime_attr")

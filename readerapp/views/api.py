@@ -12,6 +12,7 @@ from ..models import ArticleSummary
 from .params import search_request
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+LATEST_OFFLINE = 20
 
 
 def _url(article: ArticleSummary) -> str:
@@ -57,6 +58,12 @@ def search() -> Response:
             ],
         )
     return jsonify(body)
+
+
+@bp.get("/latest")
+def latest() -> Response:
+    """The newest stories, which the service worker keeps for reading offline."""
+    return jsonify({"urls": [_url(s) for s in get_store().latest(LATEST_OFFLINE)]})
 
 
 @bp.get("/suggest")

@@ -38,7 +38,7 @@ self.addEventListener('message', (event) => {
     visited: () => keep(url).then(() => refreshLatest(false)),
     save: () => save(url),
     remove: () => remove(url),
-    list: () => all().then((stories) => stories.map(({text, ...rest}) => rest)),
+    list: () => all().then((stories) => stories.map(({text, words, ...rest}) => rest)),
     search: () => searchHere(q),
   };
   if (!tasks[type]) return;
@@ -236,6 +236,8 @@ async function remember(url, html, savedAt) {
     cachedAt: new Date().toISOString(),
     savedAt: savedAt === undefined ? old?.savedAt || null : savedAt,
   };
+  // Tokenising once here keeps the first offline search fast.
+  story.words = [...new Set(tokens(`${story.headline} ${story.text}`))];
   words = null;
   await done((await stories('readwrite')).put(story));
 }
@@ -245,8 +247,7 @@ const escape = (text) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`
 
 async function searchHere(q) {
   if (!words) {
-    words = (await all()).map((story) => ({story,
-      set: new Set(tokens(story.headline + ' ' + story.text))}));
+    words = (await all()).map((story) => ({story, set: new Set(story.words)}));
   }
   const wanted = [...new Set(tokens(q || ''))];
   const hits = wanted.length ? words.filter(({set}) => wanted.every((w) => set.has(w))) : [];

@@ -91,11 +91,10 @@ def search() -> str:
         hits = [(summaries[h.id], h.snippet) for h in results.hits if h.id in summaries]
         names = {s.slug: s.name for s in store.sections()}
         facets = [(slug, names.get(slug, slug), n) for slug, n in results.facets]
-        if results.total and wanted.page > -(-results.total // PAGE_SIZE):
-            abort(404)
-    page = Page(
-        items=hits, number=wanted.page, size=10, total=results.total if results else 0
-    )
+    total = results.total if results else 0
+    page = Page(items=hits, number=wanted.page, size=PAGE_SIZE, total=total)
+    if total and wanted.page > page.count:
+        abort(404)
     return render_template(
         "search.html",
         wanted=wanted,

@@ -29,7 +29,7 @@
 
   const hadController = Boolean(sw.controller);
   sw.register('/sw.js').then((registration) => {
-    // A new worker waits, so no page mixes old and new assets, until the reader reloads.
+    // A new worker waits until the reader reloads: no page mixes old and new files.
     const offer = (worker) => say('A new version of this site is ready.', 'Reload',
       () => worker.postMessage({type: 'skip-waiting'}));
     if (registration.waiting && hadController) offer(registration.waiting);
@@ -115,7 +115,7 @@
 
   $('.app-bar').hidden = false;
   const standalone = matchMedia('(display-mode: standalone)').matches || navigator.standalone;
-  // iOS Safari offers no install prompt: say how to add the site by hand instead.
+  // iOS Safari has no install prompt: say how to add the site by hand.
   if (!standalone && /iPhone|iPad|iPod/.test(navigator.userAgent)) $('.ios-install').hidden = false;
   addEventListener('beforeinstallprompt', (event) => {
     event.preventDefault();

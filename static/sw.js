@@ -9,7 +9,7 @@ const LIMITS = {[PAGES]: PAGE_LIMIT, [IMAGES]: IMAGE_LIMIT};
 const IMAGE_MS = 30 * 864e5;
 const NETWORK_WAIT = 3000;
 const ARTICLE = /^\/news\/[^/]+\/[^/]+$/;
-// Same-origin images of a page; others are not ours to keep (the CSP blocks them).
+// A page's own images (the CSP blocks others).
 const images = (html) => [...html.matchAll(/<img [^>]*src="([^"]+)"/g)]
   .map(([, src]) => new URL(src.replace(/&amp;/g, '&'), location.origin))
   .filter((image) => image.origin === location.origin).map((image) => image.href);
@@ -62,6 +62,8 @@ const fromSaved = (key) => caches.match(key, {cacheName: SAVED});
 const cached = async (key) => (await fromSaved(key)) || caches.match(key, {cacheName: PAGES});
 
 async function navigate(event, url) {
+  // Stale search results mislead: offline, the device's own search answers.
+  const keepable = url.pathname !== '/search';
   const network = (async () => (await event.preloadResponse) || fetch(event.request))();
   let timer;
   const wait = new Promise((resolve) => { timer = setTimeout(resolve, NETWORK_WAIT); });
@@ -69,16 +71,17 @@ async function navigate(event, url) {
     const response = await Promise.race([network, wait]);
     clearTimeout(timer);
     if (response) {
-      if (ok(response)) event.waitUntil(store(url, response.clone()));
+      if (keepable && ok(response)) event.waitUntil(store(url, response.clone()));
       if (response.status < 500) return response;
     }
   } catch (error) {
     clearTimeout(timer);
   }
-  const copy = (await cached(keyOf(url))) || await caches.match(keyOf(url), {cacheName: STATIC});
+  const copy = keepable && ((await cached(keyOf(url))) ||
+    await caches.match(keyOf(url), {cacheName: STATIC}));
   if (copy && !copy.headers.get('x-cached-at')) return copy;
   if (copy) {
-    // The network may still answer: keep its copy and tell the reader if it is newer.
+    // A late answer from the network is kept, and the reader told if it is newer.
     event.waitUntil(network.then((fresh) => ok(fresh) &&
       store(url, fresh, event.resultingClientId || event.clientId)).catch(() => {}));
     const html = (await copy.text()).replace('<body ',
@@ -94,7 +97,7 @@ async function stamped(response) {
   return new Response(await response.blob(), {status: response.status, headers});
 }
 
-// Cache writes run one at a time, so the bounds hold even while pages arrive together.
+// Cache writes run one at a time, so the bounds hold.
 let writing = Promise.resolve();
 const serially = (task) => (writing = writing.then(task, task));
 
@@ -117,7 +120,7 @@ async function store(url, response, clientId) {
   if (client) client.postMessage({type: 'updated', url: key});
 }
 
-// Drop expired and oldest entries so one more fits within the cache's bound.
+// Drop expired and oldest entries so one more fits.
 async function makeRoom(name) {
   const cache = await caches.open(name);
   const keys = await cache.keys();
@@ -138,7 +141,7 @@ async function staticFirst(request) {
   try {
     return await fetch(request);
   } catch (error) {
-    // An old cached page may ask for last version's file: today's will do.
+    // An old page may ask for last version's file: today's will do.
     return (await caches.match(request, {ignoreSearch: true})) || Response.error();
   }
 }
@@ -171,7 +174,7 @@ async function refreshLatest(homeChanged) {
     const {urls} = await (await fetch(LATEST_URL)).json();
     for (const url of urls) await keep(url);
   } catch (error) {
-    // Offline, or the server is away: the next visit tries again.
+    // Offline: the next visit tries again.
   }
 }
 
@@ -200,7 +203,7 @@ async function remove(path) {
   return true;
 }
 
-// Stories on this device, for the offline list and offline search (IndexedDB).
+// Stories on this device, for the offline list and search (IndexedDB).
 let opened;
 function stories(mode) {
   opened = opened || new Promise((resolve, reject) => {
@@ -236,7 +239,7 @@ async function remember(url, html, savedAt) {
     cachedAt: new Date().toISOString(),
     savedAt: savedAt === undefined ? old?.savedAt || null : savedAt,
   };
-  // Tokenising once here keeps the first offline search fast.
+  // Tokenised once here, so the first offline search is fast.
   story.words = [...new Set(tokens(`${story.headline} ${story.text}`))];
   words = null;
   await done((await stories('readwrite')).put(story));
@@ -254,7 +257,7 @@ async function searchHere(q) {
   const score = ({story}) => wanted.reduce((sum, w) =>
     sum + (tokens(story.headline).includes(w) ? 3 : 1), 0);
   hits.sort((a, b) => score(b) - score(a) || (b.story.published > a.story.published ? 1 : -1));
-  // Query words are letters and digits only (see tokens), so they are safe in a RegExp.
+  // Query words are letters and digits only, so safe in a RegExp.
   const marker = new RegExp(`(?<![\\p{L}\\p{N}])(${wanted.join('|')})(?![\\p{L}\\p{N}])`, 'giu');
   const mark = (text) => text.split(marker).map((piece, i) =>
     i % 2 ? `<mark>${escape(piece)}</mark>` : escape(piece)).join('');

@@ -121,6 +121,8 @@ def test_offline_search_finds_a_saved_story_by_a_word_from_its_body(
     controlled(page)
     page.click("text=Save for offline")
     page.wait_for_selector("text=Remove from saved")
+    page.goto(live_server + "/search?q=shelter")  # online results are never kept
+    assert "1 result" in page.text_content(".search-summary")
     context.set_offline(True)
     page.fill("#site-search-q", "shelter")
     page.press("#site-search-q", "Enter")

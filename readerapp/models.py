@@ -104,7 +104,6 @@ class SaveCounts:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
-    changed_ids: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

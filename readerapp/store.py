@@ -263,7 +263,7 @@ class Store:
 
         A changed article keeps its slug, so its URL survives the update.
         """
-        counts = SaveCounts(changed_ids=[])
+        counts = SaveCounts()
         now = _stamp(datetime.now(UTC))
         with self.db:
             section_ids: dict[str, int] = {}
@@ -332,7 +332,6 @@ class Store:
                     "INSERT OR IGNORE INTO article_tag (tag, article_id) VALUES (?, ?)",
                     [(tag, record.id) for tag in record.tags],
                 )
-                counts.changed_ids.append(record.id)
             self.db.execute(
                 "UPDATE section SET article_count ="
                 " (SELECT count(*) FROM article WHERE section_id = section.id)"

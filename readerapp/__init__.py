@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import assets, cli, config, extensions, security, views
+from . import assets, caching, cli, config, extensions, security, views
 
 
 def create_app(
@@ -25,6 +25,7 @@ def create_app(
     extensions.init_app(app)
     assets.init_app(app)
     security.init_app(app)
+    caching.init_app(app)
     views.register(app)
     cli.init_app(app)
     return app

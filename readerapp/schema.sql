@@ -41,3 +41,9 @@ CREATE TABLE IF NOT EXISTS article_tag (
 ) WITHOUT ROWID;
 
 CREATE INDEX IF NOT EXISTS article_tag_by_article ON article_tag (article_id);
+
+-- When the archive last changed, for Last-Modified and conditional requests.
+CREATE TABLE IF NOT EXISTS archive_meta (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL
+);

@@ -336,7 +336,20 @@ class Store:
                 "UPDATE section SET article_count ="
                 " (SELECT count(*) FROM article WHERE section_id = section.id)"
             )
+            if counts.added or counts.updated:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO archive_meta (key, value)"
+                    " VALUES ('changed_at', ?)",
+                    (now,),
+                )
         return counts
+
+    def changed_at(self) -> datetime | None:
+        """Return when an import last added or changed an article."""
+        row = self.db.execute(
+            "SELECT value FROM archive_meta WHERE key = 'changed_at'"
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
 
     def _section_id(self, name: str) -> int:
         row = self.db.execute(

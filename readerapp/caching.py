@@ -1,10 +1,14 @@
-"""HTTP caching: validators on every page and conditional requests answered with 304."""
+"""HTTP caching and compression: validators, 304s, gzip and brotli bodies."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 
+import brotli
 from flask import Flask, Response, request
 
 from .extensions import get_store
@@ -24,26 +28,78 @@ VALIDATED_TYPES = (
     "application/rss+xml",
     "application/feed+json",
 )
+COMPRESSIBLE_TYPES = (*VALIDATED_TYPES, "text/css", "image/svg+xml")
+# Below this a compressed body saves less than the header it needs.
+MIN_COMPRESS_BYTES = 512
+
+
+def compress(body: bytes, encoding: str) -> bytes:
+    """Return body compressed as `br` or `gzip` (deterministically, for ETags)."""
+    if encoding == "br":
+        return brotli.compress(body, quality=5)
+    return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+@lru_cache(maxsize=256)
+def _compressed_file(path: Path, mtime_ns: int, encoding: str) -> bytes:
+    return compress(path.read_bytes(), "br" if encoding == "br" else "gzip")
+
+
+def _encoding(response: Response) -> str | None:
+    if response.mimetype not in COMPRESSIBLE_TYPES:
+        return None
+    accepted = request.accept_encodings
+    for encoding in ("br", "gzip"):
+        if accepted[encoding]:
+            return encoding
+    return None
 
 
 def init_app(app: Flask) -> None:
-    """Give generated responses strong ETags and Last-Modified, and answer 304s."""
+    """Validate and compress every generated page; compress static files once."""
     # A deploy can change every page without the archive changing.
     started = datetime.now(UTC).replace(microsecond=0)
 
     @app.after_request
-    def validate(response: Response) -> Response:
-        if (
-            request.method not in ("GET", "HEAD")
-            or response.status_code != 200
-            or response.direct_passthrough
-            or response.mimetype not in VALIDATED_TYPES
-        ):
+    def validate_and_compress(response: Response) -> Response:
+        if request.method not in ("GET", "HEAD") or response.status_code != 200:
+            return response
+        if response.mimetype in COMPRESSIBLE_TYPES:
+            response.vary.add("Accept-Encoding")
+        encoding = _encoding(response)
+        if response.direct_passthrough:
+            if encoding and request.endpoint == "static":
+                _compress_static_file(app, response, encoding)
+            return response
+        if response.mimetype not in VALIDATED_TYPES:
             return response
         body = response.get_data()
-        response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        if encoding and len(body) >= MIN_COMPRESS_BYTES:
+            response.set_data(compress(body, encoding))
+            response.headers["Content-Encoding"] = encoding
+            # Each encoding is its own representation, so it has its own strong ETag.
+            digest = f"{digest}-{encoding}"
+        response.set_etag(digest)
         changed = get_store().changed_at()
         response.last_modified = max(started, changed) if changed else started
         if not response.cache_control.no_cache:
             response.headers["Cache-Control"] = SHORT_LIVED
         return response.make_conditional(request)
+
+
+def _compress_static_file(app: Flask, response: Response, encoding: str) -> None:
+    path = Path(app.static_folder or "", request.view_args["filename"])
+    stat = path.stat()
+    if stat.st_size < MIN_COMPRESS_BYTES:
+        return
+    body = _compressed_file(path, stat.st_mtime_ns, encoding)
+    file_wrapper = response.response
+    response.direct_passthrough = False
+    response.set_data(body)
+    if hasattr(file_wrapper, "close"):
+        file_wrapper.close()
+    response.headers["Content-Encoding"] = encoding
+    etag, _ = response.get_etag()
+    if etag:
+        response.set_etag(f"{etag}-{encoding}")

@@ -1,3 +1,8 @@
+import gzip
+import re
+from pathlib import Path
+
+import brotli
 import pytest
 
 from conftest import import_records, record
@@ -82,3 +87,42 @@ def test_an_import_shows_at_once_and_old_validators_stop_matching(
         assert fresh.status_code == 200
         assert "Breaking: harbour bridge opens" in fresh.text
         assert fresh.last_modified >= old.last_modified
+
+
+@pytest.mark.parametrize("url", PAGES + ["/sw.js"])
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+def test_compressed_bodies_decode_to_the_plain_one(client, url, encoding):
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    packed = client.get(url, headers={"Accept-Encoding": f"{encoding}, deflate"})
+    assert "Content-Encoding" not in plain.headers
+    assert packed.headers["Content-Encoding"] == encoding
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    unpack = brotli.decompress if encoding == "br" else gzip.decompress
+    body = unpack(packed.data)
+    if url.startswith("/search"):  # the page says how long the search took
+        body, expected = (re.sub(rb"\(\d+ ms\)", b"", b) for b in (body, plain.data))
+    else:
+        expected = plain.data
+        assert packed.get_etag()[0] == f"{plain.get_etag()[0]}-{encoding}"
+    assert body == expected
+
+
+def test_a_compressed_page_revalidates_with_its_own_etag(client):
+    url = "/news/harbour-town/"
+    packed = client.get(url, headers={"Accept-Encoding": "br"})
+    again = client.get(
+        url, headers={"Accept-Encoding": "br", "If-None-Match": packed.headers["ETag"]}
+    )
+    assert again.status_code == 304
+    plain = client.get(url, headers={"If-None-Match": packed.headers["ETag"]})
+    assert plain.status_code == 200, "the plain body is a different representation"
+
+
+@pytest.mark.parametrize("name", ["site.css", "app.js", "sw.js", "search.js"])
+def test_static_files_are_compressed_once_and_decode_intact(client, name):
+    path = Path("static") / name
+    with client.get(f"/static/{name}", headers={"Accept-Encoding": "br"}) as packed:
+        assert packed.headers["Content-Encoding"] == "br"
+        assert brotli.decompress(packed.data) == path.read_bytes()
+    with client.get(f"/static/{name}", headers={"Accept-Encoding": "gzip"}) as packed:
+        assert gzip.decompress(packed.data) == path.read_bytes()

@@ -7,4 +7,15 @@ app = create_app()
 if __name__ == "__main__":
     from waitress import serve
 
-    serve(app, host=app.config["SERVE_HOST"], port=app.config["SERVE_PORT"])
+    from readerapp.cli import serving_capacity
+
+    threads, connections = serving_capacity(
+        app.config["SERVE_THREADS"], app.config["SERVE_CONNECTIONS"]
+    )
+    serve(
+        app,
+        host=app.config["SERVE_HOST"],
+        port=app.config["SERVE_PORT"],
+        threads=threads,
+        connection_limit=connections,
+    )

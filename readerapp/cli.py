@@ -181,9 +181,33 @@ def serve_command(host: str | None, port: int | None, threads: int | None, demo:
             click.echo(f"Demo archive loaded: {counts.added} articles.")
     host = host or app.config["SERVE_HOST"]
     port = port or app.config["SERVE_PORT"]
-    threads = threads or app.config["SERVE_THREADS"]
-    click.echo(f"Serving on http://{host}:{port} with {threads} threads (Ctrl+C stops)")
-    serve(app, host=host, port=port, threads=threads, ident="readerapp")
+    threads, connections = serving_capacity(
+        threads or app.config["SERVE_THREADS"], app.config["SERVE_CONNECTIONS"]
+    )
+    click.echo(
+        f"Serving on http://{host}:{port} with {threads} threads and up to"
+        f" {connections} connections on {os.cpu_count()} cores (Ctrl+C stops)"
+    )
+    serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        connection_limit=connections,
+        ident="readerapp",
+    )
+
+
+def serving_capacity(threads: int, connections: int) -> tuple[int, int]:
+    """Return waitress threads and connection limit, choosing for the machine at 0.
+
+    Pages are mostly Python work under one lock (the GIL), so threads beyond a few
+    per core add queueing, not speed; they still cover waits on SQLite and slow
+    clients. Idle keep-alive connections cost little, so a spike may queue many.
+    """
+    cores = os.cpu_count() or 1
+    threads = threads or 4 * cores
+    return threads, connections or max(100, 50 * threads)
 
 
 def init_app(app: Flask) -> None:

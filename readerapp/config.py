@@ -55,10 +55,12 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_TYPE": "SimpleCache",
     # Seconds a cached page lives before it is rendered again.
     "CACHE_DEFAULT_TIMEOUT": 300,
-    # Default port and worker threads for `reader serve`.
+    # Where `reader serve` listens.
     "SERVE_HOST": "127.0.0.1",
     "SERVE_PORT": 8000,
-    "SERVE_THREADS": 8,
+    # Waitress worker threads and open connections; 0 means chosen for the machine.
+    "SERVE_THREADS": 0,
+    "SERVE_CONNECTIONS": 0,
 }
 
 ENV_PREFIX = "READERAPP"

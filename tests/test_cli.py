@@ -76,7 +76,10 @@ def test_serve_demo_loads_an_empty_archive_then_serves_it(tmp_path):
         process.terminate()
         output = process.communicate(timeout=10)[0]
     assert "Demo archive loaded: 11 articles." in output
-    assert f"Serving on http://127.0.0.1:{port} with 2 threads" in output
+    assert (
+        f"Serving on http://127.0.0.1:{port} with 2 threads and up to 100 connections"
+        in output
+    )
 
 
 @pytest.mark.skipif(
@@ -93,3 +96,12 @@ def test_bundled_demo_archive_imports_cleanly(tmp_path, make_app):
 
 def test_reader_command_is_installed():
     assert READER.exists() or shutil.which("reader")
+
+
+def test_serving_capacity_follows_the_machine(monkeypatch):
+    from readerapp.cli import serving_capacity
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert serving_capacity(0, 0) == (8, 400)
+    assert serving_capacity(3, 0) == (3, 150)
+    assert serving_capacity(0, 77) == (8, 77)

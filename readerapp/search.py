@@ -385,15 +385,12 @@ class _Reading:
         """Fill results with the total, section facets and one page of hits."""
         # One unscored pass over every match gives the exact total and the facets;
         # only the page shown is scored.
-        matched = self.matching(parsed)
         narrowings = self._narrowings(request)
-        for narrowing in narrowings:
-            matched &= narrowing
+        matched = self._narrowed(parsed, narrowings)
         sections = self.sections()
         counts = Counter(sections[docnum] for docnum in matched)
         results.facets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        if request.section:
-            matched = {d for d in matched if sections[d] == request.section}
+        matched = self._in_section(matched, request.section)
         results.total = len(matched)
         offset = (request.page - 1) * size
         if offset >= results.total:
@@ -424,6 +421,20 @@ class _Reading:
         if reader.has_deletions():
             found = {docnum for docnum in found if not reader.is_deleted(docnum)}
         return found
+
+    def _narrowed(
+        self, parsed: query.Query, narrowings: list[frozenset[int]]
+    ) -> set[int]:
+        matched = self.matching(parsed)
+        for narrowing in narrowings:
+            matched &= narrowing
+        return matched
+
+    def _in_section(self, matched: set[int], section: str | None) -> set[int]:
+        if not section:
+            return matched
+        sections = self.sections()
+        return {docnum for docnum in matched if sections[docnum] == section}
 
     def _narrowings(self, request: SearchRequest) -> list[frozenset[int]]:
         narrowings = []
@@ -475,17 +486,20 @@ class _Reading:
             # makes the lookup five to ten times faster.
             prefix = 2 if len(word) > 3 else 1
             fixes = corrector.suggest(word.lower(), limit=3, maxdist=2, prefix=prefix)
-            ranked = sorted(fixes, key=lambda fix: -self._frequency(reader, fix))
+            if not fixes:
+                continue
+            frequencies = {fix: self._frequency(reader, fix) for fix in fixes}
+            fix = max(fixes, key=frequencies.__getitem__)
             # A misspelling that is itself in the archive a few times still deserves
             # a correction if the right spelling is far commoner.
-            if ranked and self._frequency(reader, ranked[0]) >= (10 * frequency or 1):
+            if frequencies[fix] >= (10 * frequency or 1):
                 pattern = rf"\b{re.escape(word)}\b(?!:)"
-                corrected = re.sub(pattern, ranked[0], corrected, count=1)
+                corrected = re.sub(pattern, fix, corrected, count=1)
         if corrected == text:
             return None
-        better = self.matching(parse(corrected)[0])
-        for narrowing in self._narrowings(request):
-            better &= narrowing
+        # Compared with what the reader sees: the same filters and section.
+        better = self._narrowed(parse(corrected)[0], self._narrowings(request))
+        better = self._in_section(better, request.section)
         return corrected if len(better) > found else None
 
     @staticmethod

@@ -126,6 +126,13 @@ def test_did_you_mean_offers_a_link_when_the_correction_finds_more(client):
     assert "Did you mean" not in client.get("/search?q=harbour").text
 
 
+def test_did_you_mean_counts_within_the_section_searched(client):
+    in_science = client.get("/api/search?q=harbuor&section=science").get_json()
+    assert in_science["total"] == 0 and in_science["suggestion"] is None
+    in_harbour = client.get("/api/search?q=harbuor&section=harbour-town").get_json()
+    assert in_harbour["suggestion"] == "harbour"
+
+
 def test_no_results_suggests_what_to_try(client):
     html = client.get("/search?q=zeppelin").text
     assert "No stories found" in html and "Check the spelling" in html

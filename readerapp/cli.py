@@ -84,9 +84,6 @@ def run_import(paths: Iterable[Path]) -> tuple[SaveCounts, list[ImportFailed]]:
 
 
 def _index_pending(store: Store) -> None:
-    pending = store.pending_count()
-    if not pending and get_index().current() is not None:
-        return
     started = time.perf_counter()
     try:
         indexed = catch_up(store, get_index())
@@ -104,9 +101,10 @@ def _index_pending(store: Store) -> None:
             err=True,
         )
     else:
-        seconds = time.perf_counter() - started
-        message = f"Indexed {indexed} articles for search in {seconds:.1f} s."
-        click.echo(message, err=True)
+        if indexed:
+            seconds = time.perf_counter() - started
+            message = f"Indexed {indexed} articles for search in {seconds:.1f} s."
+            click.echo(message, err=True)
 
 
 @click.command("import")

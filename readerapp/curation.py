@@ -16,7 +16,7 @@ DONT_MISS_DEPTH = 10
 RUNDOWN_COUNT = 4
 RELATED_DEPTH = 12
 
-# Given an article and ids to avoid, return ids of related articles, best first.
+# Given an article and how many to find, return ids of related articles, best first.
 RelatedFinder = Callable[[Article, int], list[str]]
 
 

@@ -9,7 +9,7 @@ from markupsafe import escape
 
 from ..extensions import get_index, get_store
 from ..models import ArticleSummary
-from .params import search_request
+from .params import found_articles, search_request
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 LATEST_OFFLINE = 20
@@ -37,7 +37,6 @@ def search() -> Response:
     }
     if wanted.text.strip():
         results = get_index().search(wanted, store.bodies)
-        summaries = {s.id: s for s in store.summaries(h.id for h in results.hits)}
         body.update(
             query=results.query_text,
             total=results.total,
@@ -46,15 +45,14 @@ def search() -> Response:
             facets=[{"section": slug, "count": n} for slug, n in results.facets],
             hits=[
                 {
-                    "url": _url(summaries[hit.id]),
-                    "headline": summaries[hit.id].headline,
-                    "section": summaries[hit.id].section.name,
-                    "published": summaries[hit.id].published.isoformat(),
-                    "byline": summaries[hit.id].byline,
-                    "snippet": str(hit.snippet or escape(summaries[hit.id].excerpt)),
+                    "url": _url(article),
+                    "headline": article.headline,
+                    "section": article.section.name,
+                    "published": article.published.isoformat(),
+                    "byline": article.byline,
+                    "snippet": str(snippet or escape(article.excerpt)),
                 }
-                for hit in results.hits
-                if hit.id in summaries
+                for article, snippet in found_articles(results, store)
             ],
         )
     return jsonify(body)

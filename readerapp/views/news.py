@@ -19,7 +19,7 @@ from .. import curation, text
 from ..extensions import get_index, get_store, timezone
 from ..models import Page
 from ..search import PAGE_SIZE
-from .params import page_number, search_args, search_request
+from .params import found_articles, page_number, search_args, search_request
 
 bp = Blueprint("news", __name__)
 
@@ -87,8 +87,7 @@ def search() -> str:
     results = get_index().search(wanted, store.bodies) if wanted.text.strip() else None
     hits, facets = [], []
     if results is not None:
-        summaries = {s.id: s for s in store.summaries(h.id for h in results.hits)}
-        hits = [(summaries[h.id], h.snippet) for h in results.hits if h.id in summaries]
+        hits = found_articles(results, store)
         names = {s.slug: s.name for s in store.sections()}
         facets = [(slug, names.get(slug, slug), n) for slug, n in results.facets]
     total = results.total if results else 0

@@ -1,13 +1,16 @@
-"""Reading query-string parameters the same way for every page and API."""
+"""What the search page and the search API share: reading parameters, pairing hits."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
 from flask import abort, request
+from markupsafe import Markup
 
 from ..extensions import timezone
-from ..search import SORTS, SearchRequest
+from ..models import ArticleSummary
+from ..search import SORTS, SearchRequest, SearchResults
+from ..store import Store
 
 SEARCH_ARGS = ("q", "section", "from", "to", "byline", "sort")
 
@@ -58,3 +61,11 @@ def search_request() -> tuple[SearchRequest, list[str]]:
 def search_args() -> dict[str, str]:
     """Return the search parameters present in this request, for building links."""
     return {name: request.args[name] for name in SEARCH_ARGS if request.args.get(name)}
+
+
+def found_articles(
+    results: SearchResults, store: Store
+) -> list[tuple[ArticleSummary, Markup | None]]:
+    """Pair each hit, in rank order, with its article and its snippet."""
+    summaries = {s.id: s for s in store.summaries(hit.id for hit in results.hits)}
+    return [(summaries[h.id], h.snippet) for h in results.hits if h.id in summaries]

@@ -53,8 +53,10 @@ DEFAULTS: dict[str, Any] = {
     "OFFLINE_IMAGES": 60,
     # Flask-Caching backend; "SimpleCache" works in one process with no services.
     "CACHE_TYPE": "SimpleCache",
-    # Seconds a cached page lives before it is rendered again.
+    # Seconds a cached page lives at most; archive changes replace it sooner.
     "CACHE_DEFAULT_TIMEOUT": 300,
+    # Pages SimpleCache keeps in memory, about 10 KB each.
+    "CACHE_THRESHOLD": 2000,
     # Where `reader serve` listens.
     "SERVE_HOST": "127.0.0.1",
     "SERVE_PORT": 8000,

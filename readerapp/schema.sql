@@ -47,3 +47,13 @@ CREATE TABLE IF NOT EXISTS archive_meta (
     key     TEXT PRIMARY KEY,
     value   TEXT NOT NULL
 );
+
+-- The latest change number of each cache tag (see store.py): a cached page read at
+-- change N is stale once any tag it read has a higher number. Written in the same
+-- transaction as the change, so every process serving pages sees it at once.
+CREATE TABLE IF NOT EXISTS cache_tag (
+    tag     TEXT PRIMARY KEY,
+    seq     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE INDEX IF NOT EXISTS cache_tag_by_seq ON cache_tag (seq);

@@ -20,6 +20,25 @@ _CONTENT = (
     "published", "tags", "source_url",
 )  # fmt: skip
 COMMON_TAG = 300
+
+# Cache tags name what a rendered page read, so a change can invalidate exactly the
+# pages that read it: the whole archive's order, one section's stories, one
+# article, the section navigation, the search index.
+ARCHIVE_TAG = "archive"
+NAV_TAG = "nav"
+INDEX_TAG = "index"
+
+
+def section_tag(slug: str) -> str:
+    """Return the cache tag of one section's stories."""
+    return f"section:{slug}"
+
+
+def article_tag(article_id: str) -> str:
+    """Return the cache tag of one article's content."""
+    return f"article:{article_id}"
+
+
 _SUMMARY_COLUMNS = (
     "a.id, a.slug, a.headline, a.excerpt, a.byline, a.published, a.word_count,"
     " s.slug, s.name"
@@ -91,13 +110,19 @@ class Store:
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.db = connection
+        # The cache tags of everything read through this store, for page caching.
+        self.reads: set[str] = set()
 
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
 
     def sections(self) -> list[Section]:
-        """Return every section with its article count, busiest first."""
+        """Return every section with its article count, busiest first.
+
+        Readers depend on the order and names (NAV_TAG), not on the counts.
+        """
+        self.reads.add(NAV_TAG)
         rows = self.db.execute(
             "SELECT slug, name, article_count FROM section WHERE article_count > 0"
             " ORDER BY article_count DESC, name"
@@ -106,6 +131,7 @@ class Store:
 
     def section(self, slug: str) -> Section | None:
         """Return the section with this slug, or None."""
+        self.reads.add(section_tag(slug))
         row = self.db.execute(
             "SELECT slug, name, article_count FROM section WHERE slug = ?", (slug,)
         ).fetchone()
@@ -113,6 +139,7 @@ class Store:
 
     def article_count(self) -> int:
         """Return how many articles the archive holds."""
+        self.reads.add(ARCHIVE_TAG)
         return self.db.execute("SELECT count(*) FROM article").fetchone()[0]
 
     def article(self, slug: str) -> Article | None:
@@ -122,7 +149,11 @@ class Store:
             " JOIN section s ON s.id = a.section_id WHERE a.slug = ?",
             (slug,),
         ).fetchone()
-        return _article(row) if row else None
+        if row is None:
+            return None
+        found = _article(row)
+        self.reads.add(article_tag(found.id))
+        return found
 
     def articles(self, pending_only: bool = False) -> Iterator[Article]:
         """Yield every article (or those the search index lacks), oldest first."""
@@ -152,11 +183,13 @@ class Store:
                     "UPDATE article SET index_pending = 0 WHERE id = ?",
                     ((i,) for i in ids),
                 )
+            self._mark_changed({INDEX_TAG})
 
     def bodies(self, ids: Sequence[str]) -> dict[str, str]:
         """Return the plain-text body of each of these articles, by id."""
         if not ids:
             return {}
+        self.reads.update(article_tag(i) for i in ids)
         marks = ",".join("?" * len(ids))
         return dict(
             self.db.execute(
@@ -169,6 +202,7 @@ class Store:
         ids = list(ids)
         if not ids:
             return []
+        self.reads.update(article_tag(i) for i in ids)
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
             f"SELECT {_SUMMARY_COLUMNS} FROM article a"
@@ -182,6 +216,7 @@ class Store:
         self, limit: int, section: str | None = None, offset: int = 0
     ) -> list[ArticleSummary]:
         """Return the newest articles, of one section (by slug) or of all."""
+        self.reads.add(section_tag(section) if section else ARCHIVE_TAG)
         where, args = ("WHERE s.slug = ?", [section]) if section else ("", [])
         rows = self.db.execute(
             f"SELECT {_SUMMARY_COLUMNS} FROM article a"
@@ -207,6 +242,7 @@ class Store:
     ) -> tuple[ArticleSummary | None, ArticleSummary | None]:
         """Return the previous (older) and next (newer) article in its section."""
         key = (article.section.slug, _stamp(article.published), article.id)
+        self.reads.add(section_tag(article.section.slug))
         older = self.db.execute(
             f"SELECT {_SUMMARY_COLUMNS} FROM article a"
             " JOIN section s ON s.id = a.section_id WHERE s.slug = ?"
@@ -265,13 +301,19 @@ class Store:
         """
         counts = SaveCounts()
         now = _stamp(datetime.now(UTC))
+        changed: set[str] = set()
         with self.db:
+            navigation = self._navigation()
             section_ids: dict[str, int] = {}
+            section_slugs: dict[str, str] = {}
             for record in records:
                 if record.section not in section_ids:
-                    section_ids[record.section] = self._section_id(record.section)
+                    section_id = self._section_id(record.section)
+                    section_ids[record.section] = section_id
+                    section_slugs[record.section] = self._section_slug(section_id)
                 existing = self.db.execute(
-                    f"SELECT checksum, {', '.join(_CONTENT)} FROM article WHERE id = ?",
+                    f"SELECT checksum, {', '.join(_CONTENT)}, (SELECT slug FROM section"
+                    " WHERE id = article.section_id) FROM article WHERE id = ?",
                     (record.id,),
                 ).fetchone()
                 if existing and existing[0] == record.checksum:
@@ -292,7 +334,7 @@ class Store:
                     "word_count": record.word_count,
                     "checksum": record.checksum,
                 }
-                if existing and existing[1:] == tuple(values[c] for c in _CONTENT):
+                if existing and existing[1:-1] == tuple(values[c] for c in _CONTENT):
                     # Same content, differently written line (key order, spacing).
                     self.db.execute(
                         "UPDATE article SET checksum = ? WHERE id = ?",
@@ -316,6 +358,7 @@ class Store:
                         "DELETE FROM article_tag WHERE article_id = ?", (record.id,)
                     )
                     counts.updated += 1
+                    changed.update((article_tag(record.id), section_tag(existing[-1])))
                 else:
                     values["slug"] = self._free_slug(record)
                     self.db.execute(
@@ -328,6 +371,7 @@ class Store:
                         values,
                     )
                     counts.added += 1
+                changed.add(section_tag(section_slugs[record.section]))
                 self.db.executemany(
                     "INSERT OR IGNORE INTO article_tag (tag, article_id) VALUES (?, ?)",
                     [(tag, record.id) for tag in record.tags],
@@ -342,7 +386,47 @@ class Store:
                     " VALUES ('changed_at', ?)",
                     (now,),
                 )
+                changed.add(ARCHIVE_TAG)
+                if self._navigation() != navigation:
+                    changed.add(NAV_TAG)
+                self._mark_changed(changed)
         return counts
+
+    def change_seq(self) -> int:
+        """Return the number of the archive's latest change (0 before any)."""
+        return self.db.execute(
+            "SELECT coalesce(max(seq), 0) FROM cache_tag"
+        ).fetchone()[0]
+
+    def changes_since(self, seq: int) -> list[tuple[str, int]]:
+        """Return (cache tag, change number) for each tag changed after change seq."""
+        return self.db.execute(
+            "SELECT tag, seq FROM cache_tag WHERE seq > ?", (seq,)
+        ).fetchall()
+
+    def data_version(self) -> int:
+        """Return a number that moves whenever another connection commits a write."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def _mark_changed(self, tags: set[str]) -> None:
+        """Record, in the caller's transaction, that these tags changed together."""
+        seq = self.change_seq() + 1
+        self.db.executemany(
+            "INSERT INTO cache_tag (tag, seq) VALUES (?, ?)"
+            " ON CONFLICT (tag) DO UPDATE SET seq = excluded.seq",
+            [(tag, seq) for tag in sorted(tags)],
+        )
+
+    def _navigation(self) -> list[tuple[str, str]]:
+        return self.db.execute(
+            "SELECT slug, name FROM section WHERE article_count > 0"
+            " ORDER BY article_count DESC, name"
+        ).fetchall()
+
+    def _section_slug(self, section_id: int) -> str:
+        return self.db.execute(
+            "SELECT slug FROM section WHERE id = ?", (section_id,)
+        ).fetchone()[0]
 
     def changed_at(self) -> datetime | None:
         """Return when an import last added or changed an article."""

@@ -54,8 +54,6 @@ def build_app(tmp_path: Path, **settings) -> Flask:
             "DATABASE": tmp_path / "archive.sqlite3",
             "INDEX_DIR": tmp_path / "index",
             "DEMO_DIR": tmp_path / "demo",
-            "CACHE_TYPE": "NullCache",
-            "CACHE_NO_NULL_WARNING": True,
             "IMPORT_WORKERS": 1,
             **settings,
         },

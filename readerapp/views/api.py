@@ -7,8 +7,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from markupsafe import escape
 
+from ..caching import depends_on
 from ..extensions import get_index, get_store
 from ..models import ArticleSummary
+from ..store import INDEX_TAG
 from .params import found_articles, search_request
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -24,6 +26,7 @@ def _url(article: ArticleSummary) -> str:
 @bp.get("/search")
 def search() -> Response:
     wanted, notes = search_request()
+    depends_on(INDEX_TAG)
     store = get_store()
     body: dict[str, Any] = {
         "query": wanted.text,
@@ -67,6 +70,7 @@ def latest() -> Response:
 @bp.get("/suggest")
 def suggest() -> Response:
     prefix = request.args.get("q", "")
+    depends_on(INDEX_TAG)
     ids = get_index().suggest(prefix)
     # Running stories repeat a headline day after day; one of each is enough.
     seen: set[str] = set()

@@ -16,9 +16,11 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from .. import curation, text
+from ..caching import depends_on
 from ..extensions import get_index, get_store, timezone
 from ..models import Page
 from ..search import PAGE_SIZE
+from ..store import INDEX_TAG
 from .params import found_articles, page_number, search_args, search_request
 
 bp = Blueprint("news", __name__)
@@ -83,6 +85,7 @@ def article(section_slug: str, article_slug: str):
 @bp.get("/search")
 def search() -> str:
     wanted, notes = search_request()
+    depends_on(INDEX_TAG)
     store = get_store()
     results = get_index().search(wanted, store.bodies) if wanted.text.strip() else None
     hits, facets = [], []

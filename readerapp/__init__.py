@@ -8,7 +8,16 @@ from typing import Any
 
 from flask import Flask
 
-from . import assets, caching, cli, config, extensions, security, views
+from . import (
+    assets,
+    caching,
+    cli,
+    config,
+    extensions,
+    pagecache,
+    security,
+    views,
+)
 
 
 def create_app(
@@ -28,4 +37,5 @@ def create_app(
     caching.init_app(app)
     views.register(app)
     cli.init_app(app)
+    pagecache.init_app(app)
     return app

@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from markupsafe import escape
 
-from ..caching import depends_on
 from ..extensions import get_index, get_store
 from ..models import ArticleSummary
+from ..pagecache import depends_on
 from ..store import INDEX_TAG
 from .params import found_articles, search_request
 

@@ -1,0 +1,189 @@
+"""Rendered pages kept in Flask-Caching until something they read changes.
+
+A page is rendered once by Flask; `caching.py` hands the finished representation
+to this cache, which replays it byte for byte, headers included, in front of Flask
+(as a WSGI middleware, so a hit costs less than routing a request would). Each page
+remembers the cache tags of what it read (store.py names them); an import or
+reindex bumps the tags it touched in the same SQLite transaction as its writes, and
+each serving process notices the commit through `PRAGMA data_version`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
+
+from flask import Flask, g
+from werkzeug.http import is_resource_modified, parse_accept_header
+
+from .extensions import cache
+from .store import Store, connect
+
+# Pages whose content comes only from the archive, the index and the settings, so
+# that the URL and the day (for "Don't miss") say everything about the response.
+CACHED_ENDPOINTS = frozenset(
+    {
+        "news.home",
+        "news.latest",
+        "news.section",
+        "news.article",
+        "news.search",
+        "news.about",
+        "api.search",
+        "api.latest",
+        "api.suggest",
+    }
+)
+# What the WSGI environ carries from the cache to Flask and back on a miss.
+KEY = "readerapp.page_key"
+SEQ = "readerapp.page_seq"
+PAGE = "readerapp.page"
+# Headers that belong to one encoding of a page, set afresh on each replay.
+_PER_ENCODING = frozenset({"content-length", "content-encoding", "etag"})
+
+StartResponse = Callable[..., Any]
+
+
+@dataclass
+class CachedPage:
+    """A rendered page as the cache keeps it, with what it read and when."""
+
+    body: bytes
+    digest: str  # the strong ETag of the plain body
+    last_modified: datetime
+    seq: int  # the archive's change number when rendering began
+    reads: frozenset[str]  # the cache tags of everything it read
+    encoded: dict[str, bytes] = field(default_factory=dict)  # by content coding
+    headers: tuple[tuple[str, str], ...] = ()  # all but the per-encoding ones
+
+
+class ChangeWatch:
+    """Follow the archive's changes, so a cached page knows when it has gone stale."""
+
+    def __init__(self, database: Path) -> None:
+        self.database = database
+        self.seq = 0
+        self._tag_seq: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def current(self) -> int:
+        """Catch up with the archive's changes; return its latest change number."""
+        local = self._local
+        if not hasattr(local, "store"):
+            local.store = Store(connect(self.database))
+            local.version = None
+        version = local.store.data_version()
+        if version != local.version:
+            with self._lock:
+                for tag, seq in local.store.changes_since(self.seq):
+                    self._tag_seq[tag] = max(seq, self._tag_seq.get(tag, 0))
+                    self.seq = max(self.seq, seq)
+            local.version = version
+        return self.seq
+
+    def is_fresh(self, page: CachedPage) -> bool:
+        """Return whether nothing the page read has changed since it was rendered."""
+        return all(self._tag_seq.get(tag, 0) <= page.seq for tag in page.reads)
+
+
+def depends_on(*tags: str) -> None:
+    """Record that this request's page reads something the store cannot see."""
+    g.setdefault("reads", set()).update(tags)
+
+
+def reads() -> frozenset[str]:
+    """Return the cache tags of everything this request has read."""
+    store = g.get("store")
+    return frozenset((store.reads if store else set()) | g.get("reads", set()))
+
+
+@lru_cache(maxsize=64)
+def _preferred_encoding(accept_encoding: str) -> str | None:
+    accepted = parse_accept_header(accept_encoding)
+    return next((e for e in ("br", "gzip") if accepted[e]), None)
+
+
+class PageCache:
+    """WSGI middleware: answer from the cache when it holds a fresh copy."""
+
+    def __init__(self, app: Flask) -> None:
+        self.wsgi_app = app.wsgi_app
+        self.backend = app.extensions["cache"][cache]
+        self.watch = ChangeWatch(app.config["DATABASE"])
+        self.zone = ZoneInfo(app.config["TIMEZONE"])
+        self.static_prefix = f"{app.static_url_path}/"
+
+    def key(self, environ: dict[str, Any]) -> str:
+        """Return the cache key of the page this request asks for."""
+        query = sorted(parse_qsl(environ.get("QUERY_STRING", ""), True))
+        day = datetime.now(self.zone).date().isoformat()
+        # Hashed, because memcached keys may not hold spaces and readers' queries may.
+        raw = repr((day, environ.get("PATH_INFO", ""), query)).encode()
+        return "page:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or environ.get(
+            "PATH_INFO", ""
+        ).startswith(self.static_prefix):
+            return self.wsgi_app(environ, start_response)
+        environ[SEQ] = self.watch.current()
+        environ[KEY] = key = self.key(environ)
+        page = self.backend.get(key)
+        if page is not None and self.watch.is_fresh(page):
+            return self.replay(page, environ, start_response)
+
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], *exc_info: Any):
+            captured[:] = [status, headers]
+            return start_response(status, headers, *exc_info)
+
+        body = self.wsgi_app(environ, capture)
+        page = environ.get(PAGE)
+        if page is not None and captured and captured[0].startswith("200"):
+            page.headers = tuple(
+                (name, value)
+                for name, value in captured[1]
+                if name.lower() not in _PER_ENCODING
+            )
+            self.backend.set(key, page)
+        return body
+
+    def replay(
+        self, page: CachedPage, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answer from the cached page: 200, or 304 when the client has it already."""
+        encoding = None
+        if page.encoded:
+            encoding = _preferred_encoding(environ.get("HTTP_ACCEPT_ENCODING", ""))
+        body = page.encoded.get(encoding, page.body) if encoding else page.body
+        etag = f"{page.digest}-{encoding}" if body is not page.body else page.digest
+        headers = [*page.headers, ("ETag", f'"{etag}"')]
+        if (
+            "HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MODIFIED_SINCE" in environ
+        ) and not is_resource_modified(
+            environ, etag=etag, last_modified=page.last_modified
+        ):
+            start_response("304 Not Modified", headers)
+            return []
+        if body is not page.body:
+            headers.append(("Content-Encoding", encoding))
+        headers.append(("Content-Length", str(len(body))))
+        start_response("200 OK", headers)
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+
+def init_app(app: Flask) -> None:
+    """Put the page cache in front of the app."""
+    app.wsgi_app = PageCache(app)  # type: ignore[method-assign]

@@ -74,6 +74,25 @@ def excerpt(text: str, limit: int = 180) -> str:
     return cut + "…"
 
 
+_HEADING = re.compile(r"<(/?)h([1-6])\b", re.IGNORECASE)
+
+
+def demote_headings(body_html: str, top: int = 2) -> str:
+    """Renumber a story's own headings to run from <h{top}> without gaps.
+
+    The page's headline is the <h1>; a body that starts at <h3>, or uses <h1>,
+    would break the heading outline screen readers navigate by.
+    """
+    levels = sorted({int(level) for _, level in _HEADING.findall(body_html)})
+    renumber = {old: min(top + rank, 6) for rank, old in enumerate(levels)}
+    if all(old == new for old, new in renumber.items()):
+        return body_html
+    renumbered = _HEADING.sub(
+        lambda m: f"<{m.group(1)}h{renumber[int(m.group(2))]}", body_html
+    )
+    return type(body_html)(renumbered)  # sanitised Markup stays Markup
+
+
 def split_at_third(body_html: str) -> tuple[str, str]:
     """Split sanitised HTML after the top-level block that ends its first third.
 

@@ -113,7 +113,6 @@
     }
   }
 
-  $('.app-bar').hidden = false;
   const standalone = matchMedia('(display-mode: standalone)').matches || navigator.standalone;
   // iOS Safari has no install prompt: say how to add the site by hand.
   if (!standalone && /iPhone|iPad|iPod/.test(navigator.userAgent)) $('.ios-install').hidden = false;

@@ -278,11 +278,37 @@ def test_about_page_credits_the_demo_sources(client):
 
 def test_pages_use_one_hashed_stylesheet_and_no_script(client):
     html = client.get(FISH).text
+    without_script = re.findall(r"<noscript>(.*?)</noscript>", html, re.S)
+    html = re.sub(r"<noscript>.*?</noscript>", "", html, flags=re.S)
     sheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
     assert len(sheets) == 1 and re.fullmatch(
         r"/static/site\.css\?v=[0-9a-f]{10}", sheets[0]
     )
+    assert re.fullmatch(
+        r'<link rel="stylesheet" href="/static/noscript\.css\?v=[0-9a-f]{10}">',
+        "".join(without_script),
+    ), "a second sheet only for readers without JavaScript"
     assert "style=" not in html and "<style" not in html
     with client.get(sheets[0]) as static:
         assert static.status_code == 200
         assert static.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+def test_a_storys_own_headings_sit_under_its_headline_without_gaps(
+    app, client, tmp_path
+):
+    import_records(
+        app,
+        tmp_path / "headed.jsonl",
+        record(
+            "headed",
+            "Council meets",
+            "Opening.</p><h3>Issues</h3><p>Many.</p><h5>Roads</h5><p>Potholes.",
+            section="Harbour Town",
+        ),
+    )
+    html = client.get("/news/harbour-town/council-meets").text
+    levels = [int(n) for n in re.findall(r"<h([1-6])\b", html.split("<main", 1)[1])]
+    assert levels[:3] == [1, 2, 3], "h1 headline, then the story's h3 and h5"
+    assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False)), levels
+    assert "<h2>Issues</h2>" in html and "<h3>Roads</h3>" in html

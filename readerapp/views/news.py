@@ -16,9 +16,9 @@ from flask import (
 from werkzeug.exceptions import HTTPException
 
 from .. import curation, text
-from ..caching import depends_on
 from ..extensions import get_index, get_store, timezone
 from ..models import Page
+from ..pagecache import depends_on
 from ..search import PAGE_SIZE
 from ..store import INDEX_TAG
 from .params import found_articles, page_number, search_args, search_request
@@ -71,7 +71,7 @@ def article(section_slug: str, article_slug: str):
         )
     today = datetime.now(timezone()).date()
     around = curation.surroundings(store, found, today, related=get_index().related)
-    body_lead, body_rest = text.split_at_third(found.body_html)
+    body_lead, body_rest = text.split_at_third(text.demote_headings(found.body_html))
     return render_template(
         "article.html",
         article=found,

@@ -84,6 +84,16 @@ def article_near(database: Path, words: int) -> tuple[str, str, int]:
 
 
 def lighthouse(binary: Path, url: str, output: Path) -> dict:
+    """Run Lighthouse once, with one retry: headless Chromium here fails now and then
+    to start ("Unable to connect to Chrome"), which says nothing about the page."""
+    try:
+        return lighthouse_once(binary, url, output)
+    except subprocess.CalledProcessError:
+        log(f"  Lighthouse failed on {url}; retrying once")
+        return lighthouse_once(binary, url, output)
+
+
+def lighthouse_once(binary: Path, url: str, output: Path) -> dict:
     chromium = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
     subprocess.run(
         [

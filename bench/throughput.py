@@ -264,8 +264,7 @@ def settle(url: str, seconds: float = 120) -> None:
 class Scenario:
     name: str
     url: str
-    urls: Path | None = None
-    cold: bool = False  # each round starts further along its list, so nothing repeats
+    urls: Path | None = None  # paths taken in turn; each round continues the list
     runs: list[Run] = field(default_factory=list)
 
     def median(self, attribute: str) -> float:
@@ -369,17 +368,17 @@ def main() -> None:
             Scenario("article, cache warm", reader.base + article),
             Scenario(
                 "article, cache cold", reader.base,
-                paths_file(work, "articles", paths["articles"][1:]), cold=True,
+                paths_file(work, "articles", paths["articles"][1:]),
             ),
             Scenario("section page 50, cache warm", reader.base + paths["largest"][0]),
             Scenario(
                 "section listing pages, cache cold", reader.base,
-                paths_file(work, "listings", paths["listings"]), cold=True,
+                paths_file(work, "listings", paths["listings"]),
             ),
             Scenario("search results, cache warm", reader.base + "/search?q=election"),
             Scenario(
                 "search results, cache cold", reader.base,
-                paths_file(work, "searches", paths["searches"]), cold=True,
+                paths_file(work, "searches", paths["searches"]),
             ),
         ]  # fmt: skip
         for scenario in scenarios:

@@ -50,11 +50,7 @@ def _compressed_file(path: Path, mtime_ns: int, encoding: str) -> bytes:
 def _encoding(response: Response) -> str | None:
     if response.mimetype not in COMPRESSIBLE_TYPES:
         return None
-    accepted = request.accept_encodings
-    for encoding in ("br", "gzip"):
-        if accepted[encoding]:
-            return encoding
-    return None
+    return pagecache.preferred_encoding(request.headers.get("Accept-Encoding", ""))
 
 
 def init_app(app: Flask) -> None:

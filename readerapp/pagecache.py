@@ -107,7 +107,8 @@ def reads() -> frozenset[str]:
 
 
 @lru_cache(maxsize=64)
-def _preferred_encoding(accept_encoding: str) -> str | None:
+def preferred_encoding(accept_encoding: str) -> str | None:
+    """Return the coding to send for an Accept-Encoding header: br, else gzip."""
     accepted = parse_accept_header(accept_encoding)
     return next((e for e in ("br", "gzip") if accepted[e]), None)
 
@@ -166,7 +167,7 @@ class PageCache:
         """Answer from the cached page: 200, or 304 when the client has it already."""
         encoding = None
         if page.encoded:
-            encoding = _preferred_encoding(environ.get("HTTP_ACCEPT_ENCODING", ""))
+            encoding = preferred_encoding(environ.get("HTTP_ACCEPT_ENCODING", ""))
         body = page.encoded.get(encoding, page.body) if encoding else page.body
         etag = f"{page.digest}-{encoding}" if body is not page.body else page.digest
         headers = [*page.headers, ("ETag", f'"{etag}"')]

@@ -123,6 +123,9 @@ class Store:
         Readers depend on the order and names (NAV_TAG), not on the counts.
         """
         self.reads.add(NAV_TAG)
+        return self._sections()
+
+    def _sections(self) -> list[Section]:
         rows = self.db.execute(
             "SELECT slug, name, article_count FROM section WHERE article_count > 0"
             " ORDER BY article_count DESC, name"
@@ -418,10 +421,7 @@ class Store:
         )
 
     def _navigation(self) -> list[tuple[str, str]]:
-        return self.db.execute(
-            "SELECT slug, name FROM section WHERE article_count > 0"
-            " ORDER BY article_count DESC, name"
-        ).fetchall()
+        return [(section.slug, section.name) for section in self._sections()]
 
     def _section_slug(self, section_id: int) -> str:
         return self.db.execute(

@@ -35,7 +35,10 @@ OPTIONAL = {
     "slug": str,
     "tags": list,
 }
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# What XML 1.0 cannot carry at all, so feeds and sitemaps could not hold it; lone
+# surrogates (JSON's "\ud800") cannot even be stored as UTF-8.
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~-]{0,199}$")
 MAX_LINE_BYTES = 5_000_000
 
@@ -82,7 +85,12 @@ def _source_url(value: str | None) -> str | None:
     if value is None:
         return None
     parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or _CONTROL.search(value)
+        or " " in value.strip()
+    ):
         raise _Invalid(f"'source_url' is not an http(s) URL: {value[:60]!r}")
     return value.strip()
 
@@ -114,7 +122,7 @@ def parse_record(raw: Any, zone: tzinfo, checksum: str) -> ArticleRecord:
     slug = raw.get("slug")
     if slug is not None and slug != slugify(slug):
         raise _Invalid("'slug' must be lowercase letters, digits and hyphens")
-    body_html = clean_html(raw["body_html"])
+    body_html = clean_html(_NOT_XML.sub("", raw["body_html"]))
     body_text = html_to_text(body_html)
     standfirst = _plain(raw.get("dek"), "dek", 1000)
     clean_tags = tuple(

@@ -221,3 +221,39 @@ def test_hostile_body_is_stored_sanitised(app):
         assert danger not in body
     assert 'rel="noopener nofollow"' in body
     assert 'alt="A wave over the sea wall"' in body
+
+
+def test_characters_xml_cannot_carry_are_dropped_on_the_way_in(
+    runner, empty_app, tmp_path
+):
+    # A lone surrogate is valid JSON ("\ud800") but not storable UTF-8; form feeds
+    # and U+FFFE would make every feed and sitemap holding the story invalid XML.
+    line = json.dumps(
+        {
+            **GOOD,
+            "headline": "Odd\ud800 \ufffeheadline\x0c",
+            "body_html": "<p>Form\x0cfeed, \ud800surrogate and \uffffnon-character.</p>",
+            "author": "Ann\x0bOther",
+        }
+    )
+    path = tmp_path / "odd.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    result = runner.invoke(args=["import", str(path)])
+    assert result.exit_code == 0, result.output
+    [(headline, body, byline)] = rows(
+        empty_app, "SELECT headline, body_html, byline FROM article"
+    )
+    assert headline == "Odd headline"
+    assert body == "<p>Formfeed, surrogate and non-character.</p>"
+    assert byline == "Ann Other"
+    page = empty_app.test_client().get("/news/test/odd-headline")
+    assert page.status_code == 200
+
+
+def test_source_url_with_spaces_or_controls_is_rejected(runner, tmp_path):
+    path = write_lines(
+        tmp_path / "url.jsonl", {**GOOD, "source_url": "https://a.example/x y"}
+    )
+    result = runner.invoke(args=["import", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:1: 'source_url' is not an http(s) URL" in result.output

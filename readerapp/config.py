@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -24,6 +25,12 @@ DEFAULTS: dict[str, Any] = {
     # Colours of the installed app's title bar and splash screen (match site.css).
     "THEME_COLOR": "#1d3557",
     "BACKGROUND_COLOR": "#ffffff",
+    # Public address of the site, scheme and host ("https://news.example.org"), for
+    # the links in feeds, sitemaps, canonical URLs and shared cards; empty means
+    # the address each request arrived at. Set it behind a proxy or CDN.
+    "SITE_URL": "",
+    # Language of the stories, for feeds, sitemaps and <html lang>.
+    "SITE_LANGUAGE": "en",
     # One-line description for search engines and the app manifest.
     "SITE_DESCRIPTION": "The news archive, fast on any phone.",
     # IANA time zone for dates that arrive without one, and for showing dates.
@@ -77,3 +84,22 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config.from_mapping(overrides or {})
     for key in PATH_KEYS:
         app.config[key] = Path(app.config[key])
+    app.config["SITE_URL"] = site_url(app.config["SITE_URL"])
+
+
+def site_url(value: str) -> str:
+    """Return SITE_URL without its trailing slash; refuse anything but an origin."""
+    value = value.strip().rstrip("/")
+    parts = urlsplit(value)
+    if value and (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError(
+            f"SITE_URL must be a scheme and host like https://news.example.org,"
+            f" not {value!r}"
+        )
+    return value

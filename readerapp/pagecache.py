@@ -122,13 +122,21 @@ class PageCache:
         self.watch = ChangeWatch(app.config["DATABASE"])
         self.zone = ZoneInfo(app.config["TIMEZONE"])
         self.static_prefix = f"{app.static_url_path}/"
+        # Without SITE_URL, pages carry the address they were asked at (canonical
+        # links, feeds), so the address is part of the key.
+        self.keyed_by_host = not app.config["SITE_URL"]
 
     def key(self, environ: dict[str, Any]) -> str:
         """Return the cache key of the page this request asks for."""
         query = sorted(parse_qsl(environ.get("QUERY_STRING", ""), True))
         day = datetime.now(self.zone).date().isoformat()
+        origin = (
+            (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"))
+            if self.keyed_by_host
+            else ()
+        )
         # Hashed, because memcached keys may not hold spaces and readers' queries may.
-        raw = repr((day, environ.get("PATH_INFO", ""), query)).encode()
+        raw = repr((day, origin, environ.get("PATH_INFO", ""), query)).encode()
         return "page:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
 
     def __call__(

@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import pytest
+
+from conftest import build_app
 from readerapp import create_app
 from readerapp.config import DEFAULTS, PROJECT_ROOT
 
@@ -46,3 +49,17 @@ def test_site_name_setting_reaches_the_pages(tmp_path, make_app):
     page = app.test_client().get("/").text
     assert "The Harbour Gazette" in page
     assert Path(app.config["DATABASE"]).exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "news.example.org",
+        "ftp://news.example.org",
+        "https://x.org/news",
+        "https://x.org/?a=1",
+    ],
+)
+def test_site_url_must_be_a_scheme_and_host(tmp_path, value):
+    with pytest.raises(ValueError, match="SITE_URL must be a scheme and host"):
+        build_app(tmp_path, SITE_URL=value)

@@ -149,3 +149,21 @@ def test_processes_sharing_a_cache_stay_exact(make_app, tmp_path):
     )
     for app in (first, second):
         assert "Second story" in app.test_client().get("/news/science/").text
+
+
+def test_pages_asked_for_at_another_address_are_not_served_from_its_cache(client):
+    first = client.get(HARBOUR_STORY, base_url="http://news.example.org")
+    other = client.get(HARBOUR_STORY, base_url="https://mirror.example.net")
+    assert b'href="http://news.example.org/news/harbour-town/' in first.data
+    assert b'href="https://mirror.example.net/news/harbour-town/' in other.data
+
+
+def test_with_site_url_every_address_gets_the_public_links(make_app, tmp_path):
+    app = make_app(tmp_path, SITE_URL="https://news.example.org/")
+    import_records(app, tmp_path / "one.jsonl", record("a-1", "Only story", "Text."))
+    client = app.test_client()
+    page = client.get("/news/desk/only-story", base_url="http://10.0.0.5:8000")
+    assert (
+        b'<link rel="canonical" href="https://news.example.org/news/desk/only-story">'
+        in page.data
+    )

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request, url_for
 
 from .. import text
 from ..extensions import get_store, timezone
@@ -24,6 +24,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(machine_date, "datetime_attr")
     app.add_template_filter(reading_minutes)
     app.add_template_global(source_credit)
+    app.add_template_global(absolute_url)
     app.add_template_global(nav_sections)
 
 
@@ -41,6 +42,12 @@ def machine_date(moment: datetime) -> str:
 def reading_minutes(word_count: int) -> int:
     """Return the minutes an article takes to read at the configured pace."""
     return text.reading_minutes(word_count, current_app.config["WORDS_PER_MINUTE"])
+
+
+def absolute_url(endpoint: str, **values: Any) -> str:
+    """Return the full public URL of an endpoint, on SITE_URL when it is set."""
+    origin = current_app.config["SITE_URL"] or request.host_url.rstrip("/")
+    return origin + url_for(endpoint, **values)
 
 
 def source_credit(source_url: str | None) -> dict[str, Any] | None:

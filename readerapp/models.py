@@ -36,6 +36,10 @@ class Article:
     source_url: str | None
     word_count: int
 
+    @property
+    def modified(self) -> datetime:
+        return self.updated or self.published
+
 
 @dataclass(frozen=True, slots=True)
 class ArticleSummary:
@@ -49,6 +53,30 @@ class ArticleSummary:
     byline: str | None
     published: datetime
     word_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleStamp:
+    """Where an article lives and when it last changed: what a sitemap lists."""
+
+    slug: str
+    section: Section
+    headline: str
+    published: datetime
+    updated: datetime | None
+
+    @property
+    def modified(self) -> datetime:
+        return self.updated or self.published
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveMonth:
+    """One calendar month of the archive (in UTC), for the sitemap index."""
+
+    month: str  # YYYY-MM
+    article_count: int
+    modified: datetime  # the latest publication or update among its articles
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,9 @@ CACHED_ENDPOINTS = frozenset(
         "api.search",
         "api.latest",
         "api.suggest",
+        "feeds.rss",
+        "feeds.atom",
+        "feeds.json",
     }
 )
 # What the WSGI environ carries from the cache to Flask and back on a miss.

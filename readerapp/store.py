@@ -10,7 +10,16 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from .models import Article, ArticleRecord, ArticleSummary, Page, SaveCounts, Section
+from .models import (
+    ArchiveMonth,
+    Article,
+    ArticleRecord,
+    ArticleStamp,
+    ArticleSummary,
+    Page,
+    SaveCounts,
+    Section,
+)
 from .text import slugify
 
 SCHEMA = Path(__file__).with_name("schema.sql")
@@ -219,15 +228,65 @@ class Store:
         self, limit: int, section: str | None = None, offset: int = 0
     ) -> list[ArticleSummary]:
         """Return the newest articles, of one section (by slug) or of all."""
+        rows = self._newest(_SUMMARY_COLUMNS, limit, section, offset)
+        return [_summary(row) for row in rows]
+
+    def latest_articles(self, limit: int, section: str | None = None) -> list[Article]:
+        """Return the newest articles in full, of one section (by slug) or of all."""
+        return [_article(row) for row in self._newest(_ARTICLE_COLUMNS, limit, section)]
+
+    def _newest(
+        self, columns: str, limit: int, section: str | None, offset: int = 0
+    ) -> sqlite3.Cursor:
         self.reads.add(section_tag(section) if section else ARCHIVE_TAG)
         where, args = ("WHERE s.slug = ?", [section]) if section else ("", [])
-        rows = self.db.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM article a"
+        return self.db.execute(
+            f"SELECT {columns} FROM article a"
             f" JOIN section s ON s.id = a.section_id {where}"
             " ORDER BY a.published DESC, a.id DESC LIMIT ? OFFSET ?",
             [*args, limit, offset],
         )
-        return [_summary(row) for row in rows]
+
+    def months(self) -> list[ArchiveMonth]:
+        """Return each calendar month (UTC) that has articles, oldest first."""
+        self.reads.add(ARCHIVE_TAG)
+        rows = self.db.execute(
+            "SELECT substr(published, 1, 7), count(*),"
+            " max(coalesce(updated, published)) FROM article GROUP BY 1 ORDER BY 1"
+        )
+        return [
+            ArchiveMonth(month, count, datetime.fromisoformat(modified))
+            for month, count, modified in rows
+        ]
+
+    def stamps(
+        self,
+        since: datetime,
+        before: datetime | None = None,
+        limit: int = -1,
+        offset: int = 0,
+    ) -> list[ArticleStamp]:
+        """Return where and when of the articles published in [since, before),
+        newest first."""
+        self.reads.add(ARCHIVE_TAG)
+        bounds = [_stamp(since), *([_stamp(before)] if before else [])]
+        rows = self.db.execute(
+            "SELECT a.slug, s.slug, s.name, a.headline, a.published, a.updated"
+            " FROM article a JOIN section s ON s.id = a.section_id"
+            f" WHERE a.published >= ?{' AND a.published < ?' if before else ''}"
+            " ORDER BY a.published DESC, a.id DESC LIMIT ? OFFSET ?",
+            [*bounds, limit, offset],
+        )
+        return [
+            ArticleStamp(
+                slug=slug,
+                section=Section(section_slug, section_name),
+                headline=headline,
+                published=datetime.fromisoformat(published),
+                updated=_datetime(updated),
+            )
+            for slug, section_slug, section_name, headline, published, updated in rows
+        ]
 
     def latest_page(
         self, number: int, size: int, section: Section | None = None

@@ -6,6 +6,7 @@ import html
 import math
 import re
 import unicodedata
+from urllib.parse import urljoin, urlsplit
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 # Attribute values may hold ">", so a tag is matched with its quoted values.
@@ -113,3 +114,42 @@ def split_at_third(body_html: str) -> tuple[str, str]:
         return body_html, ""
     cut = inner[math.ceil(len(boundaries) / 3) - 1]
     return body_html[:cut], body_html[cut:]
+
+
+# Sanitised HTML always double-quotes its attribute values (bleach's serializer).
+_LINK_ATTRIBUTE = re.compile(r'(\s(?:href|src)=")([^"]*)"')
+_IMAGE = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r'\s([a-z-]+)="([^"]*)"')
+
+
+def absolute_urls(body_html: str, base: str) -> str:
+    """Resolve the relative links and image sources of sanitised HTML against base.
+
+    Feed readers show a story away from its page, where "/photo.jpg" means nothing.
+    """
+
+    def resolve(match: re.Match[str]) -> str:
+        url = html.unescape(match.group(2))
+        if urlsplit(url).scheme:
+            return match.group(0)
+        return f'{match.group(1)}{html.escape(urljoin(base, url))}"'
+
+    return type(body_html)(_LINK_ATTRIBUTE.sub(resolve, body_html))
+
+
+def first_image(body_html: str) -> tuple[str, str] | None:
+    """Return the source and alt text of the first image in sanitised HTML."""
+    match = _IMAGE.search(body_html)
+    if match is None:
+        return None
+    attributes = {k: html.unescape(v) for k, v in _ATTRIBUTE.findall(match.group(0))}
+    if not attributes.get("src"):
+        return None
+    return attributes["src"], attributes.get("alt", "")
+
+
+def description(standfirst: str | None, body_text: str, limit: int = 160) -> str:
+    """Return a one-line summary: the standfirst, else the opening paragraph."""
+    if standfirst:
+        return standfirst
+    return excerpt(body_text.split("\n", 1)[0], limit)

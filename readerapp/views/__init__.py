@@ -1,62 +1,18 @@
-"""Blueprints and the template helpers they share."""
+"""The site's blueprints, attached to the app."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-from urllib.parse import urlsplit
+from flask import Flask
 
-from flask import Flask, current_app, request, url_for
-
-from .. import text
-from ..extensions import get_store, timezone
-from ..models import Section
-from . import api, news, offline
+from . import api, feeds, news, offline, templating
 
 
 def register(app: Flask) -> None:
-    """Attach every blueprint and template helper to the app."""
+    """Attach every blueprint and the template helpers to the app."""
     app.register_blueprint(news.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(offline.bp)
+    app.register_blueprint(feeds.bp)
     news.register_errors(app)
-    app.add_template_filter(local_date, "date")
-    app.add_template_filter(machine_date, "datetime_attr")
-    app.add_template_filter(reading_minutes)
-    app.add_template_global(source_credit)
-    app.add_template_global(absolute_url)
-    app.add_template_global(nav_sections)
-
-
-def local_date(moment: datetime) -> str:
-    """Format a moment as the newsroom's calendar date: 17 November 2006."""
-    local = moment.astimezone(timezone())
-    return f"{local.day} {local:%B %Y}"
-
-
-def machine_date(moment: datetime) -> str:
-    """Format a moment for a <time datetime> attribute."""
-    return moment.astimezone(timezone()).isoformat()
-
-
-def reading_minutes(word_count: int) -> int:
-    """Return the minutes an article takes to read at the configured pace."""
-    return text.reading_minutes(word_count, current_app.config["WORDS_PER_MINUTE"])
-
-
-def absolute_url(endpoint: str, **values: Any) -> str:
-    """Return the full public URL of an endpoint, on SITE_URL when it is set."""
-    origin = current_app.config["SITE_URL"] or request.host_url.rstrip("/")
-    return origin + url_for(endpoint, **values)
-
-
-def source_credit(source_url: str | None) -> dict[str, Any] | None:
-    """Return the credit and licence for an article's source, if one is configured."""
-    if not source_url:
-        return None
-    return current_app.config["SOURCE_CREDITS"].get(urlsplit(source_url).hostname)
-
-
-def nav_sections() -> list[Section]:
-    """Return the sections for the site navigation, busiest first."""
-    return get_store().sections()
+    templating.init_app(app)
+    app.add_template_global(feeds.feed_links)

@@ -29,6 +29,7 @@ VALIDATED_TYPES = (
     "application/atom+xml",
     "application/rss+xml",
     "application/feed+json",
+    "text/plain",
 )
 COMPRESSIBLE_TYPES = (*VALIDATED_TYPES, "text/css", "image/svg+xml")
 # Below this a compressed body saves less than the header it needs.

@@ -43,6 +43,11 @@ CACHED_ENDPOINTS = frozenset(
         "feeds.rss",
         "feeds.atom",
         "feeds.json",
+        "sitemaps.robots",
+        "sitemaps.sitemap_index",
+        "sitemaps.pages",
+        "sitemaps.month",
+        "sitemaps.news",
     }
 )
 # What the WSGI environ carries from the cache to Flask and back on a miss.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import api, feeds, news, offline, templating
+from . import api, feeds, news, offline, sitemaps, templating
 
 
 def register(app: Flask) -> None:
@@ -13,6 +13,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(offline.bp)
     app.register_blueprint(feeds.bp)
+    app.register_blueprint(sitemaps.bp)
     news.register_errors(app)
     templating.init_app(app)
     app.add_template_global(feeds.feed_links)

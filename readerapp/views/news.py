@@ -21,6 +21,7 @@ from ..models import Page
 from ..pagecache import depends_on
 from ..search import PAGE_SIZE
 from ..store import INDEX_TAG
+from . import metadata
 from .params import found_articles, page_number, search_args, search_request
 
 bp = Blueprint("news", __name__)
@@ -30,7 +31,9 @@ bp = Blueprint("news", __name__)
 def home() -> str:
     store = get_store()
     lead, rundowns = curation.rundown(store)
-    return render_template("home.html", lead=lead, rundowns=rundowns)
+    return render_template(
+        "home.html", lead=lead, rundowns=rundowns, meta=metadata.for_home()
+    )
 
 
 @bp.get("/news/")
@@ -38,7 +41,9 @@ def latest() -> str:
     page = get_store().latest_page(page_number(), current_app.config["PAGE_SIZE"])
     if page is None:
         abort(404)
-    return render_template("section.html", section=None, page=page)
+    return render_template(
+        "section.html", section=None, page=page, meta=metadata.for_listing(None, page)
+    )
 
 
 @bp.get("/news/<section_slug>/")
@@ -51,7 +56,11 @@ def section(section_slug: str) -> str:
     if page is None:
         abort(404)
     return render_template(
-        "section.html", section=found, page=page, current_section=found.slug
+        "section.html",
+        section=found,
+        page=page,
+        current_section=found.slug,
+        meta=metadata.for_listing(found, page),
     )
 
 
@@ -79,6 +88,7 @@ def article(section_slug: str, article_slug: str):
         body_lead=body_lead,
         body_rest=body_rest,
         current_section=found.section.slug,
+        meta=metadata.for_article(found),
     )
 
 
@@ -110,7 +120,15 @@ def search() -> str:
 
 @bp.get("/about")
 def about() -> str:
-    return render_template("about.html", article_count=get_store().article_count())
+    return render_template(
+        "about.html",
+        article_count=get_store().article_count(),
+        meta=metadata.for_page(
+            "news.about",
+            "About this archive",
+            "Where the stories come from, and the licences they are offered under.",
+        ),
+    )
 
 
 def register_errors(app: Flask) -> None:

@@ -1,0 +1,232 @@
+"""What search engines and link previews read about a page: its canonical address,
+description, Open Graph and Twitter card tags, and schema.org JSON-LD."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+from flask import current_app
+
+from .. import text
+from ..models import Article, ArticleSummary, Page, Section
+from .templating import absolute_url, rfc3339, source_credit
+
+SCHEMA_ORG = "https://schema.org"
+# The site icon stands in for a story's picture in link previews.
+FALLBACK_IMAGE = ("icons/icon-512.png", 512)
+
+
+@dataclass(frozen=True, slots=True)
+class PageMetadata:
+    canonical: str
+    description: str
+    open_graph: list[tuple[str, str]]
+    twitter: list[tuple[str, str]]
+    linked_data: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _site() -> tuple[str, str]:
+    return current_app.config["SITE_NAME"], absolute_url("news.home")
+
+
+def _publisher() -> dict[str, Any]:
+    name, home = _site()
+    logo, size = FALLBACK_IMAGE
+    return {
+        "@type": "Organization",
+        "name": name,
+        "url": home,
+        "logo": {
+            "@type": "ImageObject",
+            "url": absolute_url("static", filename=logo),
+            "width": size,
+            "height": size,
+        },
+    }
+
+
+def _breadcrumbs(*trail: tuple[str, str]) -> dict[str, Any]:
+    name, home = _site()
+    return {
+        "@context": SCHEMA_ORG,
+        "@type": "BreadcrumbList",
+        "itemListElement": [
+            {"@type": "ListItem", "position": n, "name": label, "item": url}
+            for n, (label, url) in enumerate([(name, home), *trail], start=1)
+        ],
+    }
+
+
+def _cards(
+    kind: str,
+    title: str,
+    description: str,
+    url: str,
+    image: tuple[str, str] | None,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    name, _ = _site()
+    logo, size = FALLBACK_IMAGE
+    picture, alt = image or (absolute_url("static", filename=logo), name)
+    open_graph = [
+        ("og:site_name", name),
+        ("og:type", kind),
+        ("og:title", title),
+        ("og:description", description),
+        ("og:url", url),
+        ("og:image", picture),
+        ("og:image:alt", alt),
+    ]
+    if image is None:
+        open_graph += [("og:image:width", str(size)), ("og:image:height", str(size))]
+    twitter = [
+        ("twitter:card", "summary_large_image" if image else "summary"),
+        ("twitter:title", title),
+        ("twitter:description", description),
+        ("twitter:image", picture),
+        ("twitter:image:alt", alt),
+    ]
+    return open_graph, twitter
+
+
+def for_article(article: Article) -> PageMetadata:
+    """Describe an article page: NewsArticle and its breadcrumbs."""
+    url = absolute_url(
+        "news.article", section_slug=article.section.slug, article_slug=article.slug
+    )
+    section_url = absolute_url("news.section", section_slug=article.section.slug)
+    description = text.description(article.standfirst, article.body_text)
+    found = text.first_image(article.body_html)
+    image = (urljoin(url, found[0]), found[1] or article.headline) if found else None
+    credit = source_credit(article.source_url)
+    if article.byline:
+        author = {"@type": "Person", "name": article.byline}
+    else:
+        # Many-handed sources (Wikinews) credit the source; else the site itself.
+        organisation = credit["credit"] if credit else _site()[0]
+        author = {"@type": "Organization", "name": organisation}
+    news_article: dict[str, Any] = {
+        "@context": SCHEMA_ORG,
+        "@type": "NewsArticle",
+        "@id": url,
+        "url": url,
+        "mainEntityOfPage": {"@type": "WebPage", "@id": url},
+        "headline": article.headline,
+        "description": description,
+        "datePublished": rfc3339(article.published),
+        "dateModified": rfc3339(article.modified),
+        "author": [author],
+        "publisher": _publisher(),
+        "articleSection": article.section.name,
+        "wordCount": article.word_count,
+        "inLanguage": current_app.config["SITE_LANGUAGE"],
+        "isAccessibleForFree": True,
+    }
+    if image:
+        news_article["image"] = [image[0]]
+    if article.tags:
+        news_article["keywords"] = list(article.tags)
+    if article.source_url:
+        news_article["isBasedOn"] = article.source_url
+    if credit:
+        news_article["license"] = credit["licence_url"]
+    open_graph, twitter = _cards("article", article.headline, description, url, image)
+    open_graph += [
+        ("article:published_time", rfc3339(article.published)),
+        ("article:modified_time", rfc3339(article.modified)),
+        ("article:section", article.section.name),
+        *(("article:tag", tag) for tag in article.tags),
+    ]
+    return PageMetadata(
+        canonical=url,
+        description=description,
+        open_graph=open_graph,
+        twitter=twitter,
+        linked_data=[
+            news_article,
+            _breadcrumbs((article.section.name, section_url), (article.headline, url)),
+        ],
+    )
+
+
+def for_listing(section: Section | None, page: Page[ArticleSummary]) -> PageMetadata:
+    """Describe a listing page: a CollectionPage of its stories."""
+    values: dict[str, Any] = {"page": page.number} if page.number > 1 else {}
+    if section:
+        url = absolute_url("news.section", section_slug=section.slug, **values)
+        title, trail = section.name, [(section.name, url)]
+    else:
+        url = absolute_url("news.latest", **values)
+        title, trail = "All stories", [("All stories", url)]
+    name, home = _site()
+    stories = f"{section.name} stories" if section else "stories"
+    description = (
+        f"The newest {stories} from {name}, page {page.number} of {page.count}."
+    )
+    collection = {
+        "@context": SCHEMA_ORG,
+        "@type": "CollectionPage",
+        "@id": url,
+        "url": url,
+        "name": title,
+        "description": description,
+        "inLanguage": current_app.config["SITE_LANGUAGE"],
+        "isPartOf": {"@type": "WebSite", "name": name, "url": home},
+        "mainEntity": {
+            "@type": "ItemList",
+            "itemListElement": [
+                {
+                    "@type": "ListItem",
+                    "position": page.first_index + n,
+                    "url": absolute_url(
+                        "news.article",
+                        section_slug=item.section.slug,
+                        article_slug=item.slug,
+                    ),
+                }
+                for n, item in enumerate(page.items)
+            ],
+        },
+    }
+    open_graph, twitter = _cards("website", title, description, url, None)
+    return PageMetadata(
+        canonical=url,
+        description=description,
+        open_graph=open_graph,
+        twitter=twitter,
+        linked_data=[collection, _breadcrumbs(*trail)],
+    )
+
+
+def for_home() -> PageMetadata:
+    """Describe the home page: the WebSite, and how to search it."""
+    name, home = _site()
+    description = current_app.config["SITE_DESCRIPTION"]
+    website = {
+        "@context": SCHEMA_ORG,
+        "@type": "WebSite",
+        "@id": home,
+        "url": home,
+        "name": name,
+        "description": description,
+        "inLanguage": current_app.config["SITE_LANGUAGE"],
+        "publisher": _publisher(),
+        "potentialAction": {
+            "@type": "SearchAction",
+            "target": {
+                "@type": "EntryPoint",
+                "urlTemplate": absolute_url("news.search") + "?q={search_term_string}",
+            },
+            "query-input": "required name=search_term_string",
+        },
+    }
+    open_graph, twitter = _cards("website", name, description, home, None)
+    return PageMetadata(home, description, open_graph, twitter, [website])
+
+
+def for_page(endpoint: str, title: str, description: str) -> PageMetadata:
+    """Describe a plain page of the site, such as About."""
+    url = absolute_url(endpoint)
+    open_graph, twitter = _cards("website", title, description, url, None)
+    return PageMetadata(url, description, open_graph, twitter)

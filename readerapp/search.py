@@ -330,7 +330,17 @@ class ArchiveIndex:
         parts: list[query.Query] = [
             query.Term("headline", stem) for word in words[:-1] for stem in _stems(word)
         ]
-        parts.append(query.Prefix("headline", words[-1]))
+        # Headlines are indexed stemmed: "ferry" is kept as "ferri", so a finished
+        # last word must match through its stem as well as by its letters.
+        typed = words[-1]
+        parts.append(
+            query.Or(
+                [
+                    query.Prefix("headline", p)
+                    for p in dict.fromkeys([typed, *_stems(typed)])
+                ]
+            )
+        )
         hits = reading.searcher.search(query.And(parts), limit=SUGGESTION_LIMIT)
         return [hit["id"] for hit in hits]
 

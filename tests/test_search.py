@@ -301,6 +301,16 @@ def test_suggest_completes_headlines(client):
     assert client.get("/api/suggest?q=f").get_json()["suggestions"] == []
 
 
+def test_suggest_completes_a_finished_word_whose_stem_differs(client):
+    # Indexed stemmed, "ferry" is "ferri" and "storms" is "storm".
+    for typed in ("ferry", "ferr", "winter storms"):
+        headlines = [
+            s["headline"]
+            for s in client.get(f"/api/suggest?q={typed}").get_json()["suggestions"]
+        ]
+        assert "Ferry service resumes after winter storms" in headlines, typed
+
+
 def test_api_search_returns_the_results_page_as_json(client):
     data = client.get("/api/search?q=comet").get_json()
     assert data["query"] == "comet" and data["total"] == 1 and data["page"] == 1

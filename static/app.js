@@ -1,5 +1,5 @@
-// Progressive enhancement: the service worker, offline notices, saving, installing.
-// Every page works without this file.
+// Progressive enhancement: search completions, sharing, the service worker, offline
+// notices, saving, installing. Every page works without this file.
 (() => {
   'use strict';
   const body = document.body;
@@ -19,6 +19,76 @@
   const when = (iso) => new Date(iso).toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'});
 
   if (body.dataset.offlineCopy) say(`Offline: saved copy from ${when(body.dataset.offlineCopy)}.`);
+
+  // Headline completions under the header search box (a plain form without this).
+  const input = $('#site-search-q');
+  const list = $('#site-search-suggestions');
+  let timer = null;
+  let latest = 0;
+
+  const close = () => {
+    list.hidden = true;
+    list.textContent = '';
+    input.setAttribute('aria-expanded', 'false');
+  };
+  const show = (suggestions) => {
+    list.textContent = '';
+    for (const item of suggestions) {
+      const option = list.appendChild(document.createElement('li'));
+      option.setAttribute('role', 'option');
+      const link = option.appendChild(document.createElement('a'));
+      link.href = item.url;
+      link.textContent = item.headline;
+    }
+    list.hidden = !suggestions.length;
+    input.setAttribute('aria-expanded', String(!list.hidden));
+  };
+  const lookUp = () => {
+    const prefix = input.value.trim();
+    if (prefix.length < 2) return close();
+    const ticket = ++latest;
+    fetch(`${input.dataset.suggestUrl}?q=${encodeURIComponent(prefix)}`)
+      .then((response) => (response.ok ? response.json() : {suggestions: []}))
+      .then((data) => ticket === latest && show(data.suggestions))
+      .catch(close);
+  };
+
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(lookUp, 150);
+  });
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'ArrowDown' && !list.hidden) {
+      event.preventDefault();
+      list.querySelector('a').focus();
+    } else if (event.key === 'Escape') {
+      close();
+    }
+  });
+  // Suggestions are links: Tab and Shift+Tab move through them, Escape leaves.
+  list.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape') {
+      close();
+      input.focus();
+    }
+  });
+  document.addEventListener('click', (event) => {
+    if (!event.target.closest('.site-search')) close();
+  });
+
+  // The device's share sheet, else the link copied; no third party sees it.
+  const share = $('.share-button');
+  if (share) {
+    const url = $('link[rel="canonical"]').href;
+    const copy = () => Promise.resolve().then(() => navigator.clipboard.writeText(url))
+      .then(() => say(`Link copied: ${url}`), () => say(`Copy this link: ${url}`));
+    share.hidden = false;
+    share.onclick = () => (navigator.share
+      ? navigator.share({title: $('h1').textContent, url})
+        .catch((error) => error.name === 'AbortError' || copy())
+      : copy());
+  }
+
   if (!sw) return;
 
   const ask = (message) => sw.ready.then((registration) => new Promise((resolve) => {

@@ -1,6 +1,4 @@
-// Service worker, served at /sw.js after generated constants: VERSION (a digest of
-// all it precaches), PRECACHE, OFFLINE_URL, LATEST_URL, PAGE_LIMIT, IMAGE_LIMIT.
-'use strict';
+// Service worker, served at /sw.js after the constants views/offline.py writes.
 const STATIC = 'readerapp-static-' + VERSION;
 const PAGES = 'readerapp-pages';
 const IMAGES = 'readerapp-images';
@@ -204,20 +202,19 @@ async function remove(path) {
 }
 
 // Stories on this device, for the offline list and search (IndexedDB).
-let opened;
-function stories(mode) {
-  opened = opened || new Promise((resolve, reject) => {
-    const request = indexedDB.open('readerapp', 1);
-    request.onupgradeneeded = () => request.result.createObjectStore('stories', {keyPath: 'url'});
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-  return opened.then((db) => db.transaction('stories', mode).objectStore('stories'));
-}
 const done = (request) => new Promise((resolve, reject) => {
   request.onsuccess = () => resolve(request.result);
   request.onerror = () => reject(request.error);
 });
+let opened;
+function stories(mode) {
+  if (!opened) {
+    const request = indexedDB.open('readerapp', 1);
+    request.onupgradeneeded = () => request.result.createObjectStore('stories', {keyPath: 'url'});
+    opened = done(request);
+  }
+  return opened.then((db) => db.transaction('stories', mode).objectStore('stories'));
+}
 let words = null;
 const all = async () => done((await stories('readonly')).getAll());
 const forget = async (url) => { words = null; await done((await stories('readwrite')).delete(url)); };

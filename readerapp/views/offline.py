@@ -16,7 +16,6 @@ bp = Blueprint("offline", __name__)
 # The app shell: everything base.html and the offline pages load, kept at install.
 SHELL_STATIC = (
     "site.css",
-    "search.js",
     "app.js",
     "icons/icon.svg",
     "icons/icon-192.png",
@@ -46,6 +45,7 @@ def precache() -> tuple[str, list[str]]:
 def service_worker() -> Response:
     version, urls = precache()
     constants = (
+        "'use strict';\n"  # first, or it is not a directive
         f"const VERSION = {json.dumps(version)};\n"
         f"const PRECACHE = {json.dumps(urls)};\n"
         f"const OFFLINE_URL = {json.dumps(url_for('offline.page'))};\n"

@@ -46,3 +46,24 @@ def test_stylesheet_loads_under_the_content_security_policy(phone, live_server):
     )
     assert color == "rgb(29, 53, 87)"
     assert errors == []
+
+
+def test_the_search_box_offers_headlines_as_you_type(phone, live_server):
+    phone.goto(live_server + "/")
+    box = phone.locator("#site-search-q")
+    box.fill("fer")
+    options = phone.locator("#site-search-suggestions a")
+    options.first.wait_for()
+    headlines = options.all_text_contents()
+    assert "Ferry service resumes after winter storms" in headlines
+    assert all("ferr" in h.lower() for h in headlines)
+    assert box.get_attribute("aria-expanded") == "true"
+    box.press("ArrowDown")
+    assert phone.evaluate("document.activeElement.textContent") == headlines[0]
+    phone.keyboard.press("Escape")
+    assert phone.locator("#site-search-suggestions").is_hidden()
+    assert phone.evaluate("document.activeElement.id") == "site-search-q"
+    box.fill("ferry service")
+    options.first.wait_for()
+    options.first.click()
+    phone.wait_for_url("**/ferry-service-resumes-after-winter-storms")

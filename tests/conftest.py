@@ -136,13 +136,24 @@ def live_server(app: Flask, slow_paths: dict[str, float]) -> Iterator[str]:
     server.task_dispatcher.shutdown()
 
 
+def _missing_tools() -> dict[str, str]:
+    """Return, by test marker, the reason its tool is missing (none when present)."""
+    missing = {}
+    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
+        missing["browser"] = f"Chromium not found at {CHROMIUM}"
+    if not shutil.which("java"):
+        missing["nu"] = "Java not found: the Nu HTML checker needs it"
+    return missing
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
-    """Skip browser tests without Chromium, except in CI, where that is a failure."""
-    if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
+    """Skip tests whose tool is missing, except in CI, where that is a failure."""
+    missing = _missing_tools()
+    if not missing:
         return
     if os.environ.get("CI") == "true":
-        raise pytest.UsageError(f"CI=true but Chromium is missing at {CHROMIUM}")
-    skip = pytest.mark.skip(reason=f"Chromium not found at {CHROMIUM}")
+        raise pytest.UsageError(f"CI=true but {'; '.join(missing.values())}")
     for item in items:
-        if "browser" in item.keywords:
-            item.add_marker(skip)
+        for marker, reason in missing.items():
+            if marker in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=reason))

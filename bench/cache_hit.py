@@ -17,21 +17,17 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
+from demo_archive import demo_settings
 from flask import Flask, template_rendered
 from hello_world import app as hello_app
 from werkzeug.test import EnvironBuilder
 
 from readerapp import create_app
 from readerapp.extensions import get_store
-
-READER = Path(sys.executable).with_name("reader")
 
 
 def per_call_us(app: Flask, path: str, calls: int) -> float:
@@ -52,12 +48,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="readerapp-cache-hit-"))
-    settings = {"DATABASE": work / "archive.sqlite3", "INDEX_DIR": work / "index"}
-    if not settings["DATABASE"].exists():
-        env = {**os.environ, "READERAPP_DATABASE": str(settings["DATABASE"]),
-               "READERAPP_INDEX_DIR": str(settings["INDEX_DIR"])}  # fmt: skip
-        subprocess.run([READER, "import", "--demo"], env=env, check=True)
+    settings = demo_settings(args.work, "readerapp-cache-hit-")
     reader = create_app(settings)
     with reader.app_context():
         article = get_store().latest(1)[0]

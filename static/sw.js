@@ -1,4 +1,4 @@
-// Service worker, served at /sw.js after the constants views/offline.py writes.
+// Served at /sw.js after the constants views/offline.py writes.
 const STATIC = 'readerapp-static-' + VERSION;
 const PAGES = 'readerapp-pages';
 const IMAGES = 'readerapp-images';
@@ -49,7 +49,6 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(request.url);
   if (request.method !== 'GET' || url.origin !== location.origin) return;
   if (request.mode === 'navigate') event.respondWith(navigate(event, url));
-  else if (url.pathname === '/api/search') event.respondWith(apiSearch(request, url));
   else if (url.pathname.startsWith('/static/')) event.respondWith(staticFirst(request));
   else if (request.destination === 'image') event.respondWith(imageFirst(request));
 });
@@ -72,7 +71,7 @@ async function navigate(event, url) {
       if (keepable && ok(response)) event.waitUntil(store(url, response.clone()));
       if (response.status < 500) return response;
     }
-  } catch (error) {
+  } catch {
     clearTimeout(timer);
   }
   const copy = keepable && ((await cached(keyOf(url))) ||
@@ -118,7 +117,6 @@ async function store(url, response, clientId) {
   if (client) client.postMessage({type: 'updated', url: key});
 }
 
-// Drop expired and oldest entries so one more fits.
 async function makeRoom(name) {
   const cache = await caches.open(name);
   const keys = await cache.keys();
@@ -138,7 +136,7 @@ async function staticFirst(request) {
   if (hit) return hit;
   try {
     return await fetch(request);
-  } catch (error) {
+  } catch {
     // An old page may ask for last version's file: today's will do.
     return (await caches.match(request, {ignoreSearch: true})) || Response.error();
   }
@@ -171,7 +169,7 @@ async function refreshLatest(homeChanged) {
     await keep('/');
     const {urls} = await (await fetch(LATEST_URL)).json();
     for (const url of urls) await keep(url);
-  } catch (error) {
+  } catch {
     // Offline: the next visit tries again.
   }
 }
@@ -259,7 +257,7 @@ async function searchHere(q) {
   const mark = (text) => text.split(marker).map((piece, i) =>
     i % 2 ? `<mark>${escape(piece)}</mark>` : escape(piece)).join('');
   return {
-    query: q, total: hits.length, page: 1, offline: true, stories: words.length,
+    total: hits.length, stories: words.length,
     hits: hits.slice(0, 50).map(({story}) => {
       const at = Math.max(0, story.text.toLowerCase().indexOf(wanted[0]) - 80);
       const snippet = (at ? '…' : '') + story.text.slice(at, at + 220) + '…';
@@ -267,13 +265,4 @@ async function searchHere(q) {
         published: story.published, snippet: mark(snippet)};
     }),
   };
-}
-
-async function apiSearch(request, url) {
-  try {
-    return await fetch(request);
-  } catch (error) {
-    const results = await searchHere(url.searchParams.get('q'));
-    return new Response(JSON.stringify(results), {headers: {'Content-Type': 'application/json'}});
-  }
 }

@@ -1,121 +1,120 @@
-// Progressive enhancement: search completions, sharing, the service worker, offline
-// notices, saving, installing. Every page works without this file.
-(() => {
-  'use strict';
-  const body = document.body;
-  const $ = (selector) => document.querySelector(selector);
-  const sw = navigator.serviceWorker;
-  const here = location.pathname + location.search;
-  const kind = body.dataset.page;
+// Progressive enhancement, loaded as a module (own scope, strict, deferred). Every
+// page works without it.
+const body = document.body;
+const $ = (selector) => document.querySelector(selector);
+const sw = navigator.serviceWorker;
+const here = location.pathname + location.search;
+const kind = body.dataset.page;
 
-  const say = (text, action, onClick) => {
-    const button = $('.notice-action');
-    $('.notice-text').textContent = text;
-    button.hidden = !action;
-    button.textContent = action || '';
-    button.onclick = onClick || null;
-    $('.notice').hidden = false;
-  };
-  const when = (iso) => new Date(iso).toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'});
+const say = (text, action, onClick) => {
+  const button = $('.notice-action');
+  $('.notice-text').textContent = text;
+  button.hidden = !action;
+  button.textContent = action || '';
+  button.onclick = onClick || null;
+  $('.notice').hidden = false;
+};
+const when = (iso) => new Date(iso).toLocaleString([], {dateStyle: 'medium', timeStyle: 'short'});
 
-  if (body.dataset.offlineCopy) say(`Offline: saved copy from ${when(body.dataset.offlineCopy)}.`);
+if (body.dataset.offlineCopy) say(`Offline: saved copy from ${when(body.dataset.offlineCopy)}.`);
 
-  // Headline completions under the header search box (a plain form without this).
-  const input = $('#site-search-q');
-  const list = $('#site-search-suggestions');
-  let timer = null;
-  let latest = 0;
-
-  const close = () => {
-    list.hidden = true;
-    list.textContent = '';
-    input.setAttribute('aria-expanded', 'false');
-  };
-  const show = (suggestions) => {
-    list.textContent = '';
-    for (const item of suggestions) {
-      const option = list.appendChild(document.createElement('li'));
-      option.setAttribute('role', 'option');
-      const link = option.appendChild(document.createElement('a'));
-      link.href = item.url;
-      link.textContent = item.headline;
-    }
-    list.hidden = !suggestions.length;
-    input.setAttribute('aria-expanded', String(!list.hidden));
-  };
-  const lookUp = () => {
-    const prefix = input.value.trim();
-    if (prefix.length < 2) return close();
-    const ticket = ++latest;
-    fetch(`${input.dataset.suggestUrl}?q=${encodeURIComponent(prefix)}`)
-      .then((response) => (response.ok ? response.json() : {suggestions: []}))
-      .then((data) => ticket === latest && show(data.suggestions))
-      .catch(close);
-  };
-
-  input.addEventListener('input', () => {
-    clearTimeout(timer);
-    timer = setTimeout(lookUp, 150);
-  });
-  input.addEventListener('keydown', (event) => {
-    if (event.key === 'ArrowDown' && !list.hidden) {
-      event.preventDefault();
-      list.querySelector('a').focus();
-    } else if (event.key === 'Escape') {
-      close();
-    }
-  });
-  // Suggestions are links: Tab and Shift+Tab move through them, Escape leaves.
-  list.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape') {
-      close();
-      input.focus();
-    }
-  });
-  document.addEventListener('click', (event) => {
-    if (!event.target.closest('.site-search')) close();
-  });
-
-  // The device's share sheet, else the link copied; no third party sees it.
-  const share = $('.share-button');
-  if (share) {
-    const url = $('link[rel="canonical"]').href;
-    const copy = () => Promise.resolve().then(() => navigator.clipboard.writeText(url))
-      .then(() => say(`Link copied: ${url}`), () => say(`Copy this link: ${url}`));
-    share.hidden = false;
-    share.onclick = () => (navigator.share
-      ? navigator.share({title: $('h1').textContent, url})
-        .catch((error) => error.name === 'AbortError' || copy())
-      : copy());
+// Headline completions: links under the search box; down arrow or Tab, Escape closes.
+const input = $('#site-search-q');
+const list = $('#site-search-suggestions');
+let timer;
+let latest = 0;
+const show = (suggestions) => {
+  list.textContent = '';
+  for (const {url, headline} of suggestions) {
+    const item = list.appendChild(document.createElement('li'));
+    Object.assign(item.appendChild(document.createElement('a')), {href: url, textContent: headline});
   }
+  list.hidden = !suggestions.length;
+};
+const lookUp = () => {
+  const prefix = input.value.trim();
+  const ticket = ++latest;
+  if (prefix.length < 2) return show([]);
+  fetch(`${input.dataset.suggestUrl}?q=${encodeURIComponent(prefix)}`)
+    .then((response) => (response.ok ? response.json() : {suggestions: []}))
+    .then((data) => ticket === latest && show(data.suggestions), () => show([]));
+};
+input.addEventListener('input', () => {
+  clearTimeout(timer);
+  timer = setTimeout(lookUp, 150);
+});
+$('.site-search').onkeydown = (event) => {
+  if (event.key === 'Escape') {
+    show([]);
+    input.focus();
+  } else if (event.key === 'ArrowDown' && event.target === input && !list.hidden) {
+    event.preventDefault();
+    list.querySelector('a').focus();
+  }
+};
+document.addEventListener('click', (event) => event.target.closest('.site-search') || show([]));
 
-  if (!sw) return;
+// Display settings are kept on this device; theme.js applies them.
+const root = document.documentElement;
+const settings = $('.display-settings');
+for (const input of settings.querySelectorAll('input')) {
+  if (root.getAttribute(`data-${input.name}`) === input.value) input.checked = true;
+}
+settings.hidden = false;
+settings.onchange = ({target: {name, value}}) => {
+  root.setAttribute(`data-${name}`, value);
+  try { localStorage.setItem(`readerapp-${name}`, value); } catch {}
+};
 
+// Minutes left in the story (the progress bar is CSS). Scroll events come once a frame.
+const story = $('.story-body');
+const left = $('.reading-left');
+if (story) {
+  const track = () => {
+    const {top, height} = story.getBoundingClientRect();
+    const read = Math.min(1, Math.max(0, (innerHeight - top) / height));
+    left.textContent = read < 1 ? `${Math.ceil(left.dataset.minutes * (1 - read))} min left` : 'Finished';
+    left.hidden = top > 0;
+  };
+  addEventListener('scroll', track, {passive: true});
+  track();
+}
+
+// The device's share sheet, else the link copied; no third party sees it.
+const share = $('.share-button');
+if (share) {
+  const url = $('link[rel="canonical"]').href;
+  const copy = () => Promise.resolve().then(() => navigator.clipboard.writeText(url))
+    .then(() => say(`Link copied: ${url}`), () => say(`Copy this link: ${url}`));
+  share.hidden = false;
+  share.onclick = () => (navigator.share
+    ? navigator.share({title: $('h1').textContent, url})
+      .catch((error) => error.name === 'AbortError' || copy())
+    : copy());
+}
+
+// Saving, offline copies and lists of stories need the worker.
+if (sw) {
   const ask = (message) => sw.ready.then((registration) => new Promise((resolve) => {
     const channel = new MessageChannel();
     channel.port1.onmessage = (event) => resolve(event.data);
     registration.active.postMessage(message, [channel.port2]);
   }));
 
-  const hadController = Boolean(sw.controller);
+  const hadController = !!sw.controller;
   sw.register('/sw.js').then((registration) => {
     // A new worker waits until the reader reloads: no page mixes old and new files.
     const offer = (worker) => say('A new version of this site is ready.', 'Reload',
       () => worker.postMessage({type: 'skip-waiting'}));
     if (registration.waiting && hadController) offer(registration.waiting);
-    registration.addEventListener('updatefound', () => {
+    registration.onupdatefound = () => {
       const worker = registration.installing;
-      worker.addEventListener('statechange', () => {
-        if (worker.state === 'installed' && hadController) offer(worker);
-      });
-    });
+      worker.onstatechange = () => worker.state === 'installed' && hadController && offer(worker);
+    };
   });
-  sw.addEventListener('controllerchange', () => hadController && location.reload());
-  sw.addEventListener('message', ({data}) => {
-    if (data.type === 'updated' && data.url === here) {
-      say('An updated version of this story is available.', 'Show it', () => location.reload());
-    }
-  });
+  sw.oncontrollerchange = () => hadController && location.reload();
+  sw.onmessage = ({data}) => data.type === 'updated' && data.url === here &&
+    say('An updated version of this story is available.', 'Show it', () => location.reload());
   if (kind !== 'offline' && !body.dataset.offlineCopy) ask({type: 'visited', url: here});
 
   const save = $('.save-button');
@@ -127,7 +126,7 @@
       show();
       save.hidden = false;
     });
-    save.addEventListener('click', () => {
+    save.onclick = () => {
       if (!saved) navigator.storage?.persist?.();
       ask({type: saved ? 'remove' : 'save', url: here}).then((done) => {
         if (!done) return;
@@ -135,7 +134,7 @@
         show();
         say(saved ? 'Saved: this story stays on your device.' : 'Removed from saved stories.');
       });
-    });
+    };
   }
 
   const add = (parent, tag, className, text = '') => Object.assign(
@@ -151,8 +150,8 @@
       // The worker escapes the story's text before it adds <mark>.
       if (story.snippet) add(item, 'p', 'search-snippet').innerHTML = story.snippet;
       if (withSaved) {
-        add(item, 'button', '', 'Remove').addEventListener('click',
-          () => ask({type: 'remove', url: story.url}).then(() => item.remove()));
+        add(item, 'button', '', 'Remove').onclick =
+          () => ask({type: 'remove', url: story.url}).then(() => item.remove());
       }
     }
   };
@@ -182,14 +181,14 @@
       });
     }
   }
+}
 
-  const standalone = matchMedia('(display-mode: standalone)').matches || navigator.standalone;
-  // iOS Safari has no install prompt: say how to add the site by hand.
-  if (!standalone && /iPhone|iPad|iPod/.test(navigator.userAgent)) $('.ios-install').hidden = false;
-  addEventListener('beforeinstallprompt', (event) => {
-    event.preventDefault();
-    const install = $('.install-button');
-    install.hidden = false;
-    install.onclick = () => { event.prompt(); install.hidden = true; };
-  });
-})();
+const standalone = matchMedia('(display-mode: standalone)').matches || navigator.standalone;
+// iOS Safari has no install prompt: explain adding the site by hand.
+if (!standalone && /iPhone|iPad|iPod/.test(navigator.userAgent)) $('.ios-install').hidden = false;
+addEventListener('beforeinstallprompt', (event) => {
+  event.preventDefault();
+  const install = $('.install-button');
+  install.hidden = false;
+  install.onclick = () => { event.prompt(); install.hidden = true; };
+});

@@ -242,5 +242,5 @@ def test_hostile_headlines_stay_intact_and_inert_in_every_tag(make_app, tmp_path
     ):
         assert page.meta[key] == [HOSTILE], key
     # Nothing the headline holds became markup: the only scripts are the two JSON-LD
-    # blocks and app.js.
-    assert body.count("<script") == 2 + 1
+    # blocks, theme.js and app.js.
+    assert body.count("<script") == 2 + 2

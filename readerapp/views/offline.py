@@ -17,8 +17,8 @@ bp = Blueprint("offline", __name__)
 SHELL_STATIC = (
     "site.css",
     "app.js",
+    "theme.js",
     "icons/icon.svg",
-    "icons/icon-192.png",
     "icons/apple-touch-icon.png",
 )
 SHELL_PAGES = {"offline.page": "offline.html", "offline.saved": "saved.html"}
@@ -45,9 +45,8 @@ def precache() -> tuple[str, list[str]]:
 def service_worker() -> Response:
     version, urls = precache()
     constants = (
-        "'use strict';\n"  # first, or it is not a directive
         f"const VERSION = {json.dumps(version)};\n"
-        f"const PRECACHE = {json.dumps(urls)};\n"
+        f"const PRECACHE = {json.dumps(urls, separators=(',', ':'))};\n"
         f"const OFFLINE_URL = {json.dumps(url_for('offline.page'))};\n"
         f"const LATEST_URL = {json.dumps(url_for('api.latest'))};\n"
         f"const PAGE_LIMIT = {int(current_app.config['OFFLINE_PAGES'])};\n"

@@ -1,20 +1,22 @@
 """Lighthouse 12 scores and the bytes of a first visit, against `reader serve --demo`.
 
 Usage:
-    python bench/lighthouse.py [--work DIR] [--runs N]
+    python bench/lighthouse.py [--work DIR] [--runs N] [--dark]
 
     --work  folder for the demo archive, the index, Lighthouse and its reports
             (default: a temp dir); reused, so later runs skip the install and import
     --runs  Lighthouse runs per page (default 3); the report gives the median score
+    --dark  run with the system in dark mode, which the site follows (the report
+            checks that Chromium so started does report a dark system)
 
 Serves the bundled demo archive with `reader serve --demo` on loopback, installs
 lighthouse@12.2.3 with npm into WORK/lighthouse when it is not there, and runs it
 (mobile, default simulated throttling, Debian's Chromium from CHROME_PATH or
 /usr/bin/chromium) on the article closest to 1,000 words, the home page, that
-article's section page and a search results page. From each article report's
-network-requests audit it adds up the bytes transferred for what the page itself
-requested (HTML, CSS, JavaScript, icons) and, separately, for what the service
-worker fetched in the background after load.
+article's section page, a search results page, and the saved and offline pages.
+From each article report's network-requests audit it adds up the bytes transferred
+for what the page itself requested (HTML, CSS, JavaScript, icons) and, separately,
+for what the service worker fetched in the background after load.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from throughput import Server, fetch, free_port, log, wait_for
 LIGHTHOUSE = "lighthouse@12.2.3"
 READER = Path(sys.executable).with_name("reader")
 CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
+# Blink's preferredColorScheme 0 is dark: a reader whose phone is in dark mode.
+DARK_SYSTEM = "--blink-settings=preferredColorScheme=0"
 
 
 def install_lighthouse(work: Path) -> Path:
@@ -85,23 +89,24 @@ def article_near(database: Path, words: int) -> tuple[str, str, int]:
     return f"/news/{section}/{slug}", f"/news/{section}/", count
 
 
-def lighthouse(binary: Path, url: str, output: Path) -> dict:
+def lighthouse(binary: Path, url: str, output: Path, dark: bool = False) -> dict:
     """Run Lighthouse once, with one retry: headless Chromium here fails now and then
     to start ("Unable to connect to Chrome"), which says nothing about the page."""
     try:
-        return lighthouse_once(binary, url, output)
+        return lighthouse_once(binary, url, output, dark)
     except subprocess.CalledProcessError:
         log(f"  Lighthouse failed on {url}; retrying once")
-        return lighthouse_once(binary, url, output)
+        return lighthouse_once(binary, url, output, dark)
 
 
-def lighthouse_once(binary: Path, url: str, output: Path) -> dict:
+def lighthouse_once(binary: Path, url: str, output: Path, dark: bool) -> dict:
     chromium = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
+    scheme = f" {DARK_SYSTEM}" if dark else ""
     subprocess.run(
         [
             binary, url, "--quiet", "--output=json", f"--output-path={output}",
             "--chrome-flags=--headless=new --no-sandbox --disable-gpu"
-            " --disable-dev-shm-usage",
+            f" --disable-dev-shm-usage{scheme}",
         ],
         env={**os.environ, "CHROME_PATH": chromium},
         check=True,
@@ -157,6 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dark", action="store_true")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="readerapp-lighthouse-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -169,6 +175,8 @@ def main() -> None:
             "home": "/",
             "section": section,
             "search": "/search?q=election",
+            "saved": "/saved",
+            "offline": "/offline",
         }
         scores: dict[str, dict[str, list[float]]] = {}
         budgets = []
@@ -177,10 +185,14 @@ def main() -> None:
             for name, path in pages.items():
                 log(f"run {run + 1}: Lighthouse on {path} …")
                 report = lighthouse(
-                    binary, server.base + path, work / f"lh-{run}-{len(scores)}.json"
+                    binary,
+                    server.base + path,
+                    work / f"lh-{run}-{len(scores)}.json",
+                    args.dark,
                 )
                 if report.get("runtimeError"):
                     raise SystemExit(f"{path}: {report['runtimeError']}")
+
                 for category in CATEGORIES:
                     score = report["categories"][category]["score"]
                     scores.setdefault(name, {}).setdefault(category, []).append(score)
@@ -193,12 +205,31 @@ def main() -> None:
     print(
         summary(args, pages, scores, budgets, background, report["lighthouseVersion"])
     )
+    if args.dark:
+        dark = prefers_dark(DARK_SYSTEM)
+        print(f"\nChromium with {DARK_SYSTEM} reports a dark system: {dark}.")
+
+
+def prefers_dark(flags: str) -> bool:
+    """Return whether Chromium started with these flags reports a dark system."""
+    probe = (
+        "data:text/html,<script>document.write("
+        "matchMedia('(prefers-color-scheme: dark)').matches)</script>"
+    )
+    chromium = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
+    dom = subprocess.run(
+        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", *flags.split(),
+         "--dump-dom", probe],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    return "<body>true</body>" in dom
 
 
 def summary(args, pages, scores, budgets, background, version: str) -> str:
     lines = [
         f"Lighthouse {version}, mobile, default simulated throttling, Chromium from"
-        f" Debian; {args.runs} runs a page, median scores (x100). Machine:"
+        f" Debian, {'dark' if args.dark else 'light'} system theme;"
+        f" {args.runs} runs a page, median scores (x100). Machine:"
         f" {platform.machine()}, {os.cpu_count()} cores, {date.today().isoformat()}.",
         "",
         "| page | performance | accessibility | best practices | SEO |",

@@ -62,7 +62,6 @@ class Feed:
     self_url: str
     updated: datetime
     entries: list[FeedEntry]
-    section: Section | None
 
 
 def feed_links(section: Section | None = None) -> list[FeedLink]:
@@ -84,33 +83,30 @@ def feed_links(section: Section | None = None) -> list[FeedLink]:
 
 def _feed(endpoint: str, section_slug: str | None) -> Feed:
     store = get_store()
-    section = None
-    if section_slug is not None:
+    config = current_app.config
+    if section_slug is None:
+        title, description = config["SITE_NAME"], config["SITE_DESCRIPTION"]
+        home_url, self_url = absolute_url("news.home"), absolute_url(endpoint)
+    else:
         section = store.section(section_slug)
         if section is None or not section.article_count:
             abort(404)
+        title = f"{config['SITE_NAME']}: {section.name}"
+        description = f"The newest stories in {section.name}."
+        home_url = absolute_url("news.section", section_slug=section_slug)
+        self_url = absolute_url(endpoint, section_slug=section_slug)
     articles = store.latest_articles(FEED_ARTICLES, section_slug)
-    config = current_app.config
-    values = {"section_slug": section_slug} if section else {}
-    home_url = (
-        absolute_url("news.section", **values) if section else absolute_url("news.home")
-    )
     return Feed(
-        title=f"{config['SITE_NAME']}: {section.name}"
-        if section
-        else config["SITE_NAME"],
-        description=f"The newest stories in {section.name}."
-        if section
-        else config["SITE_DESCRIPTION"],
+        title=title,
+        description=description,
         home_url=home_url,
-        self_url=absolute_url(endpoint, **values),
+        self_url=self_url,
         # The newest change among the stories, not the time of the request, so an
         # unchanged feed keeps its ETag.
         updated=max(
             (a.modified for a in articles), default=datetime(1970, 1, 1, tzinfo=UTC)
         ),
         entries=[_entry(article) for article in articles],
-        section=section,
     )
 
 
@@ -124,6 +120,7 @@ def _entry(article: Article) -> FeedEntry:
     return FeedEntry(
         article=article,
         url=url,
+        # A plain str, not Markup, so that the XML templates escape it as text.
         content_html=str.__str__(content),
         summary=text.description(article.standfirst, article.body_text),
         author=article.byline or (credit["credit"] if credit else None),

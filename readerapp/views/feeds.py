@@ -21,7 +21,7 @@ from flask import (
 from .. import text
 from ..extensions import get_store
 from ..models import Article, Section
-from .templating import absolute_url, rfc3339, source_credit
+from .templating import absolute_article_url, absolute_url, rfc3339, source_credit
 
 bp = Blueprint("feeds", __name__, url_prefix="/feeds")
 
@@ -111,9 +111,7 @@ def _feed(endpoint: str, section_slug: str | None) -> Feed:
 
 
 def _entry(article: Article) -> FeedEntry:
-    url = absolute_url(
-        "news.article", section_slug=article.section.slug, article_slug=article.slug
-    )
+    url = absolute_article_url(article)
     source_note = get_template_attribute("macros/links.html", "source_note")
     content = text.absolute_urls(article.body_html, url) + source_note(article)
     credit = source_credit(article.source_url)

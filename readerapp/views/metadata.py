@@ -11,7 +11,7 @@ from flask import current_app
 
 from .. import text
 from ..models import Article, ArticleSummary, Page, Section
-from .templating import absolute_url, rfc3339, source_credit
+from .templating import absolute_article_url, absolute_url, rfc3339, source_credit
 
 SCHEMA_ORG = "https://schema.org"
 # The site icon stands in for a story's picture in link previews.
@@ -92,9 +92,7 @@ def _cards(
 
 def for_article(article: Article) -> PageMetadata:
     """Describe an article page: NewsArticle and its breadcrumbs."""
-    url = absolute_url(
-        "news.article", section_slug=article.section.slug, article_slug=article.slug
-    )
+    url = absolute_article_url(article)
     section_url = absolute_url("news.section", section_slug=article.section.slug)
     description = text.description(article.standfirst, article.body_text)
     found = text.first_image(article.body_html)
@@ -179,11 +177,7 @@ def for_listing(section: Section | None, page: Page[ArticleSummary]) -> PageMeta
                 {
                     "@type": "ListItem",
                     "position": page.first_index + n,
-                    "url": absolute_url(
-                        "news.article",
-                        section_slug=item.section.slug,
-                        article_slug=item.slug,
-                    ),
+                    "url": absolute_article_url(item),
                 }
                 for n, item in enumerate(page.items)
             ],

@@ -11,7 +11,7 @@ from flask import Flask, current_app, request, url_for
 
 from .. import text
 from ..extensions import get_store, timezone
-from ..models import Section
+from ..models import Article, ArticleStamp, ArticleSummary, Section
 
 
 def init_app(app: Flask) -> None:
@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(reading_minutes)
     app.add_template_global(source_credit)
     app.add_template_global(absolute_url)
+    app.add_template_global(absolute_article_url)
     app.add_template_global(nav_sections)
 
 
@@ -56,6 +57,13 @@ def absolute_url(endpoint: str, **values: Any) -> str:
     """Return the full public URL of an endpoint, on SITE_URL when it is set."""
     origin = current_app.config["SITE_URL"] or request.host_url.rstrip("/")
     return origin + url_for(endpoint, **values)
+
+
+def absolute_article_url(article: Article | ArticleSummary | ArticleStamp) -> str:
+    """Return the full public URL of an article's page."""
+    return absolute_url(
+        "news.article", section_slug=article.section.slug, article_slug=article.slug
+    )
 
 
 def source_credit(source_url: str | None) -> dict[str, Any] | None:

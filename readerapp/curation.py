@@ -15,6 +15,9 @@ DONT_MISS_COUNT = 4
 DONT_MISS_DEPTH = 10
 RUNDOWN_COUNT = 4
 RELATED_DEPTH = 12
+# How far "Also read" walks back or forward in time when nothing related is found;
+# a section of one brief title a day must not make an article page walk it all.
+NEAREST_DEPTH = 20
 
 # Given an article and how many to find, return ids of related articles, best first.
 RelatedFinder = Callable[[Article, int], list[str]]
@@ -36,9 +39,8 @@ def surroundings(
         related(article, RELATED_DEPTH) if related else [],
         store.tag_neighbours(article, RELATED_DEPTH),
     )
-    also_read = next(
-        iter(store.summaries(c for c in candidates if c not in shown)), None
-    )
+    unshown = store.summaries(c for c in candidates if c not in shown)
+    also_read = next((s for s in unshown if not _same_headline(s, article)), None)
     if also_read is None:
         also_read = _nearest_unshown(store, article, shown)
     if also_read:
@@ -76,14 +78,28 @@ def _blend(by_text: list[str], by_tags: list[str]) -> list[str]:
     return list(dict.fromkeys([*both, *by_text, *by_tags]))
 
 
+def _same_headline(one: ArticleSummary, other: Article) -> bool:
+    """Tell whether a link to `one` would read like a link to `other` itself.
+
+    Running stories and current-events briefs repeat one title day after day.
+    """
+    return one.headline.casefold() == other.headline.casefold()
+
+
 def _nearest_unshown(
     store: Store, article: Article, shown: set[str]
 ) -> ArticleSummary | None:
-    """Return the closest story in time beyond the previous and next ones."""
-    previous, newer = store.neighbours(article)
-    for step in (previous, newer):
-        while step is not None and step.id in shown:
-            step = store.neighbours(step)[0 if step is previous else 1]
+    """Return the closest story in time beyond the previous and next ones,
+    skipping those with the article's own headline."""
+    for direction, step in enumerate(store.neighbours(article)):
+        for _ in range(NEAREST_DEPTH):
+            if step is None or (
+                step.id not in shown and not _same_headline(step, article)
+            ):
+                break
+            step = store.neighbours(step)[direction]
+        else:
+            step = None
         if step is not None:
             return step
     return None

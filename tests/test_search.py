@@ -462,3 +462,61 @@ def test_more_like_this_picks_a_story_on_the_same_subject(make_app, tmp_path):
     html = app.test_client().get("/news/desk/volcano-erupts-near-the-coast").text
     also = re.search(r'<aside class="also-read".*?</aside>', html, re.S)[0]
     assert "Ash cloud grounds flights" in also
+
+
+def test_also_read_never_names_a_story_with_the_same_headline(make_app, tmp_path):
+    # Current-events briefs share one title per topic; a link with the headline
+    # being read looks to a reader like a link to this very page (#13).
+    app = make_app(tmp_path)
+    brief = "Armed conflicts and attacks"
+    import_records(
+        app,
+        tmp_path / "briefs.jsonl",
+        record(
+            "b-1",
+            brief,
+            "Rebels shell the border town; the army answers with artillery fire.",
+            published="2025-03-01",
+        ),
+        record("b-2", brief, "A convoy is ambushed.", published="2025-03-02"),
+        record("b-3", "Bakery wins prize", "Bread and cakes.", published="2025-03-03"),
+        record(
+            "b-4",
+            brief,
+            "Rebels shell the border town again; artillery fire answers at dawn.",
+            published="2025-03-04",
+        ),
+        record(
+            "b-5",
+            "Ceasefire talks on the border",
+            "Envoys meet after rebels shell the border town; artillery falls quiet.",
+            section="World",
+            published="2025-03-05",
+        ),
+    )
+    client = app.test_client()
+    for slug in (
+        "armed-conflicts-and-attacks",
+        "armed-conflicts-and-attacks-2025-03-04",
+    ):
+        html = client.get(f"/news/desk/{slug}").text
+        also = re.search(r'<aside class="also-read".*?</aside>', html, re.S)[0]
+        assert brief not in also, slug
+        assert "Ceasefire talks on the border" in also, slug
+
+
+def test_also_read_falls_back_to_the_nearest_story_with_another_headline(
+    make_app, tmp_path
+):
+    app = make_app(tmp_path)
+    import_records(
+        app,
+        tmp_path / "briefs.jsonl",
+        record("n-1", "Daily brief", "Alpha bravo charlie.", published="2025-03-01"),
+        record("n-2", "Daily brief", "Delta echo foxtrot.", published="2025-03-02"),
+        record("n-3", "Daily brief", "Golf hotel india.", published="2025-03-03"),
+        record("n-4", "Harbour reopens", "Juliet kilo lima.", published="2025-03-04"),
+    )
+    html = app.test_client().get("/news/desk/daily-brief").text
+    also = re.search(r'<aside class="also-read".*?</aside>', html, re.S)[0]
+    assert "Harbour reopens" in also

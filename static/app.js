@@ -115,7 +115,16 @@ if (sw) {
   sw.oncontrollerchange = () => hadController && location.reload();
   sw.onmessage = ({data}) => data.type === 'updated' && data.url === here &&
     say('An updated version of this story is available.', 'Show it', () => location.reload());
-  if (kind !== 'offline' && !body.dataset.offlineCopy) ask({type: 'visited', url: here});
+  if (kind !== 'offline' && !body.dataset.offlineCopy) {
+    // Pages the worker served are kept already; this one came before it.
+    if (!hadController) ask({type: 'visited', url: here});
+    // The newest stories are kept once this page has loaded and is idle, never under
+    // Save-Data or on 2G.
+    const {saveData, effectiveType} = navigator.connection || {};
+    if (!saveData && !/2g/.test(effectiveType)) {
+      onload = () => (self.requestIdleCallback || setTimeout)(() => ask({type: 'latest'}));
+    }
+  }
 
   const save = $('.save-button');
   if (save) {
@@ -183,9 +192,6 @@ if (sw) {
   }
 }
 
-const standalone = matchMedia('(display-mode: standalone)').matches || navigator.standalone;
-// iOS Safari has no install prompt: explain adding the site by hand.
-if (!standalone && /iPhone|iPad|iPod/.test(navigator.userAgent)) $('.ios-install').hidden = false;
 addEventListener('beforeinstallprompt', (event) => {
   event.preventDefault();
   const install = $('.install-button');

@@ -1,6 +1,9 @@
 // Served at /sw.js after the constants views/offline.py writes.
 const STATIC = 'readerapp-static-' + VERSION;
+// Pages the reader opened, and what is kept in the background, apart: a download
+// never pushes out a page the reader read, and never waits in front of one.
 const PAGES = 'readerapp-pages';
+const LATEST = 'readerapp-latest';
 const IMAGES = 'readerapp-images';
 const SAVED = 'readerapp-saved';
 const LIMITS = {[PAGES]: PAGE_LIMIT, [IMAGES]: IMAGE_LIMIT};
@@ -12,28 +15,33 @@ const images = (html) => [...html.matchAll(/<img [^>]*src="([^"]+)"/g)]
   .map(([, src]) => new URL(src.replace(/&amp;/g, '&'), location.origin))
   .filter((image) => image.origin === location.origin).map((image) => image.href);
 
-self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(STATIC).then((cache) =>
-    cache.addAll(PRECACHE.map((url) => new Request(url, {cache: 'reload'})))));
+addEventListener('install', (event) => {
+  // A hashed file in the HTTP cache is the right one (the page just loaded most of
+  // them); the offline and saved pages are fetched afresh.
+  event.waitUntil(open(STATIC).then((cache) => cache.addAll(PRECACHE.map((url) =>
+    new Request(url, {cache: url.includes('?v=') ? 'default' : 'reload'})))));
 });
 
-self.addEventListener('activate', (event) => {
+addEventListener('activate', (event) => {
   event.waitUntil((async () => {
     // Only our own stale shells go: other caches on this origin are not ours.
     for (const name of await caches.keys()) {
       if (name.startsWith('readerapp-static-') && name !== STATIC) await caches.delete(name);
     }
-    await self.registration.navigationPreload?.enable();
-    await self.clients.claim();
+    await registration.navigationPreload?.enable();
+    await clients.claim();
   })());
 });
 
-self.addEventListener('message', (event) => {
+addEventListener('message', (event) => {
   const {type, url, q} = event.data || {};
   const port = event.ports[0];
   const tasks = {
-    'skip-waiting': async () => self.skipWaiting(),
-    visited: () => keep(url).then(() => refreshLatest(false)),
+    'skip-waiting': () => skipWaiting(),
+    visited: () => (kept = keep(url)),
+    // After the page itself is kept, so that neither downloads it twice.
+    latest: () => (latest ||= kept.catch(() => {}).then(keepLatest)
+      .finally(() => { latest = null; })),
     save: () => save(url),
     remove: () => remove(url),
     list: () => all().then((stories) => stories.map(({text, words, ...rest}) => rest)),
@@ -44,7 +52,7 @@ self.addEventListener('message', (event) => {
     () => port?.postMessage(null)));
 });
 
-self.addEventListener('fetch', (event) => {
+addEventListener('fetch', (event) => {
   const request = event.request;
   const url = new URL(request.url);
   if (request.method !== 'GET' || url.origin !== location.origin) return;
@@ -55,27 +63,27 @@ self.addEventListener('fetch', (event) => {
 
 const ok = (response) => response?.ok && response.type === 'basic';
 const keyOf = (url) => url.pathname + url.search;
+const open = (name) => caches.open(name);
 const fromSaved = (key) => caches.match(key, {cacheName: SAVED});
-const cached = async (key) => (await fromSaved(key)) || caches.match(key, {cacheName: PAGES});
+const stampOf = (copy) => Date.parse(copy.headers.get('x-cached-at')) || 0;
+// The freshest copy on the device, wherever it is kept.
+const cached = async (key) => (await Promise.all([SAVED, PAGES, LATEST].map((cacheName) =>
+  caches.match(key, {cacheName})))).filter(Boolean).sort((a, b) => stampOf(b) - stampOf(a))[0];
 
 async function navigate(event, url) {
   // Stale search results mislead: offline, the device's own search answers.
   const keepable = url.pathname !== '/search';
   const network = (async () => (await event.preloadResponse) || fetch(event.request))();
-  let timer;
-  const wait = new Promise((resolve) => { timer = setTimeout(resolve, NETWORK_WAIT); });
+  const wait = new Promise((resolve) => setTimeout(resolve, NETWORK_WAIT));
   try {
     const response = await Promise.race([network, wait]);
-    clearTimeout(timer);
     if (response) {
       if (keepable && ok(response)) event.waitUntil(store(url, response.clone()));
       if (response.status < 500) return response;
     }
-  } catch {
-    clearTimeout(timer);
-  }
-  const copy = keepable && ((await cached(keyOf(url))) ||
-    await caches.match(keyOf(url), {cacheName: STATIC}));
+  } catch {}
+  // The offline and saved pages are in the shell.
+  const copy = keepable && ((await cached(keyOf(url))) || await caches.match(keyOf(url)));
   if (copy && !copy.headers.get('x-cached-at')) return copy;
   if (copy) {
     // A late answer from the network is kept, and the reader told if it is newer.
@@ -94,41 +102,39 @@ async function stamped(response) {
   return new Response(await response.blob(), {status: response.status, headers});
 }
 
-// Cache writes run one at a time, so the bounds hold.
-let writing = Promise.resolve();
-const serially = (task) => (writing = writing.then(task, task));
-
 async function store(url, response, clientId) {
   const key = keyOf(url);
   const html = await response.clone().text();
-  const copy = await stamped(response);
-  const before = await serially(async () => {
-    const previous = await cached(key);
-    if (previous && (await previous.clone().text()) === html) return false;
-    await makeRoom(PAGES);
-    await (await caches.open(PAGES)).put(key, copy.clone());
-    if (await fromSaved(key)) await (await caches.open(SAVED)).put(key, copy);
-    if (ARTICLE.test(url.pathname)) await remember(key, html);
-    return previous || null;
-  });
-  if (before === false) return;
-  if (url.pathname === '/' && before) await refreshLatest(true);
-  const client = before && clientId && await self.clients.get(clientId);
+  const previous = await cached(key);
+  await put(PAGES, key, response, html);
+  const client = clientId && previous && (await previous.text()) !== html &&
+    await clients.get(clientId);
   if (client) client.postMessage({type: 'updated', url: key});
 }
 
-async function makeRoom(name) {
-  const cache = await caches.open(name);
-  const keys = await cache.keys();
-  for (const [index, key] of keys.entries()) {
-    const stale = name === IMAGES &&
-      !(Date.now() - Date.parse((await cache.match(key)).headers.get('x-cached-at')) < IMAGE_MS);
-    if (stale || index <= keys.length - LIMITS[name]) {
-      await cache.delete(key);
-      const path = new URL(key.url).pathname;
-      if (name === PAGES && !(await fromSaved(path))) await forget(path);
+// Writes to each cache run one at a time, so its bound holds.
+const queues = {};
+async function put(name, key, response, html) {
+  const copy = await stamped(response);
+  const write = (queues[name] || Promise.resolve()).then(async () => {
+    const cache = await open(name);
+    const keys = await cache.keys();
+    for (const [index, old] of keys.entries()) {
+      const stale = name === IMAGES && Date.now() - stampOf(await cache.match(old)) > IMAGE_MS;
+      if (stale || index <= keys.length - LIMITS[name]) await drop(cache, old);
     }
-  }
+    await cache.put(key, copy.clone());
+    if (await fromSaved(key)) await (await open(SAVED)).put(key, copy);
+  });
+  queues[name] = write.catch(() => {});
+  await write;
+  if (html && ARTICLE.test(new URL(key, location.origin).pathname)) await remember(key, html);
+}
+
+async function drop(cache, key) {
+  await cache.delete(key);
+  const path = new URL(key.url).pathname;
+  if (!(await cached(path))) await forget(path);
 }
 
 async function staticFirst(request) {
@@ -146,39 +152,46 @@ async function imageFirst(request) {
   const hit = await caches.match(request);
   if (hit) return hit;
   const response = await fetch(request);
-  if (ok(response)) {
-    const copy = await stamped(response.clone());
-    await serially(async () => {
-      await makeRoom(IMAGES);
-      await (await caches.open(IMAGES)).put(request, copy);
-    });
-  }
+  if (ok(response)) await put(IMAGES, request.url, response.clone());
   return response;
 }
 
 async function keep(path) {
-  if (await cached(path)) return;
+  if (await caches.match(path, {cacheName: PAGES})) return;
   const response = await fetch(path);
   if (ok(response)) await store(new URL(path, location.origin), response);
 }
 
-async function refreshLatest(homeChanged) {
-  if (navigator.connection?.saveData) return;
-  try {
-    if (!homeChanged && await caches.match('/', {cacheName: PAGES})) return;
-    await keep('/');
-    const {urls} = await (await fetch(LATEST_URL)).json();
-    for (const url of urls) await keep(url);
-  } catch {
-    // Offline: the next visit tries again.
+// The home page and the newest stories, asked for by a page once it has loaded and
+// the network is quiet. The list is revalidated (a 304 when nothing is new); only
+// stories not on the device yet are downloaded, and the home page when the archive
+// changed after the copy kept (both dates are the server's).
+let latest, kept = Promise.resolve();
+async function keepLatest() {
+  const response = await fetch(LATEST_URL, {cache: 'no-cache'});
+  if (!ok(response)) return;
+  const cache = await open(LATEST);
+  const list = await response.text();
+  const urls = ['/', ...JSON.parse(list).urls];
+  const changed = (copy) => copy.headers.get('last-modified') !== response.headers.get('last-modified');
+  for (const url of urls) {
+    const copy = await cached(url);
+    if (!copy || (url === '/' && changed(copy))) {
+      const page = await fetch(url);
+      if (ok(page)) await put(LATEST, url, page, await page.clone().text());
+    }
   }
+  for (const key of await cache.keys()) {
+    if (!urls.includes(new URL(key.url).pathname)) await drop(cache, key);
+  }
+  await cache.put(LATEST_URL, new Response(list));
 }
 
 async function save(path) {
   await keep(path);
   const page = await cached(path);
   const html = await page.clone().text();
-  const saved = await caches.open(SAVED);
+  const saved = await open(SAVED);
   await saved.put(path, page);
   for (const image of images(html)) {
     const copy = (await caches.match(image)) || await fetch(image);
@@ -189,12 +202,12 @@ async function save(path) {
 }
 
 async function remove(path) {
-  const saved = await caches.open(SAVED);
+  const saved = await open(SAVED);
   const page = await saved.match(path);
   if (!page) return true;
   const html = await page.text();
   for (const image of [...images(html), path]) await saved.delete(image);
-  if (await caches.match(path, {cacheName: PAGES})) await remember(path, html, null);
+  if (await cached(path)) await remember(path, html, null);
   else await forget(path);
   return true;
 }
@@ -221,17 +234,16 @@ const decode = (html) => html.replace(/<[^>]*>/g, ' ')
   .replace(/&(#x?)?(\w+);/gi, (entity, hash, name) => (hash ?
     String.fromCodePoint(parseInt(name, hash.length > 1 ? 16 : 10)) : NAMED[name] || entity))
   .replace(/\s+/g, ' ').trim();
-const part = (html, re) => decode((html.match(re) || ['', ''])[1]);
 
 async function remember(url, html, savedAt) {
   const old = await done((await stories('readonly')).get(url));
+  // The page's NewsArticle JSON-LD names it exactly, with no markup to undo.
+  const {headline, articleSection: section, datePublished: published} =
+    JSON.parse(html.match(/ld\+json">(.*?)<\/script>/)[1]);
   const story = {
-    url,
-    headline: part(html, /<h1 class="story-headline">([\s\S]*?)<\/h1>/),
-    section: part(html, /<article class="story" data-section="([^"]*)"/),
-    published: part(html, /<time datetime="([^"]*)"/),
-    text: part(html.replace(/<aside[\s\S]*?<\/aside>/g, ''), /<div class="story-body">([\s\S]*?)<\/div>/),
-    cachedAt: new Date().toISOString(),
+    url, headline, section, published,
+    text: decode(html.replace(/<aside[\s\S]*?<\/aside>/g, '')
+      .match(/<div class="story-body">([\s\S]*?)<\/div>/)?.[1] || ''),
     savedAt: savedAt === undefined ? old?.savedAt || null : savedAt,
   };
   // Tokenised once here, so the first offline search is fast.
@@ -244,9 +256,7 @@ const tokens = (text) => text.toLowerCase().match(/[\p{L}\p{N}]+/gu) || [];
 const escape = (text) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 async function searchHere(q) {
-  if (!words) {
-    words = (await all()).map((story) => ({story, set: new Set(story.words)}));
-  }
+  words ||= (await all()).map((story) => ({story, set: new Set(story.words)}));
   const wanted = [...new Set(tokens(q || ''))];
   const hits = wanted.length ? words.filter(({set}) => wanted.every((w) => set.has(w))) : [];
   const score = ({story}) => wanted.reduce((sum, w) =>

@@ -114,11 +114,22 @@ def slow_paths() -> dict[str, float]:
 
 
 @pytest.fixture
-def live_server(app: Flask, slow_paths: dict[str, float]) -> Iterator[str]:
+def served() -> list[tuple[float, str]]:
+    """What the live server was asked for, in order: (time.time(), path?query)."""
+    return []
+
+
+@pytest.fixture
+def live_server(
+    app: Flask, slow_paths: dict[str, float], served: list[tuple[float, str]]
+) -> Iterator[str]:
     from waitress.server import create_server
 
     def slowed(environ, start_response):
-        time.sleep(slow_paths.get(environ.get("PATH_INFO", ""), 0))
+        path = environ.get("PATH_INFO", "")
+        query = environ.get("QUERY_STRING", "")
+        served.append((time.time(), f"{path}?{query}" if query else path))
+        time.sleep(slow_paths.get(path, 0))
         return app(environ, start_response)
 
     server = create_server(slowed, host="127.0.0.1", port=0, threads=4)

@@ -29,14 +29,20 @@ def wait_until(page, expression: str, seconds: float = 15) -> None:
         page.wait_for_timeout(100)
 
 
-def in_cache(path: str, name: str = "readerapp-pages") -> str:
-    return f"caches.open('{name}').then(c => c.match('{path}')).then(Boolean)"
+def in_cache(path: str, name: str | None = None) -> str:
+    """Tell whether the device keeps a copy of path (in one named cache, or any)."""
+    where = (
+        f"caches.open('{name}').then(c => c.match('{path}'))"
+        if name
+        else (f"caches.match('{path}')")
+    )
+    return f"{where}.then(Boolean)"
 
 
 def controlled(page) -> None:
-    """Wait until the service worker controls the page and has kept the home page."""
+    """Wait until the service worker controls the page and has kept it."""
     wait_until(page, "navigator.serviceWorker.controller !== null")
-    wait_until(page, in_cache("/"))
+    wait_until(page, in_cache(page.evaluate("location.pathname"), "readerapp-pages"))
 
 
 def cached_paths(page, name: str) -> list[str]:
@@ -205,8 +211,95 @@ def test_cache_bounds_hold_after_visiting_more_pages_than_the_bound(
         "/news/economie-markets/",
     ):
         page.goto(live_server + path)
-        wait_until(page, in_cache(path))
+        wait_until(page, in_cache(path, "readerapp-pages"))
     assert len(cached_paths(page, "readerapp-pages")) <= 5
+
+
+def latest_kept(page) -> None:
+    """Wait until the worker has kept the newest stories in the background."""
+    wait_until(page, in_cache("/api/latest", "readerapp-latest"), seconds=30)
+
+
+def test_a_first_visit_to_the_home_page_keeps_the_newest_stories_offline(
+    page, context, live_server
+):
+    # The installed app opens on the home page: its first visit alone must do (#13).
+    page.goto(live_server + "/")
+    controlled(page)
+    listed = page.eval_on_selector_all(
+        "main a[href^='/news/']", "links => links.map(a => a.pathname)"
+    )
+    assert COMET in listed
+    latest_kept(page)
+    context.set_offline(True)
+    page.goto(live_server + COMET)
+    assert page.text_content("h1") == "Comet visible to the naked eye this week"
+    page.goto(live_server + "/")
+    assert "Offline: saved copy from" in page.text_content(".notice-text")
+
+
+def test_the_newest_stories_are_fetched_only_after_the_page_has_loaded(
+    page, live_server, served
+):
+    page.goto(live_server + "/")
+    controlled(page)
+    latest_kept(page)
+    loaded = page.evaluate(
+        "performance.timeOrigin"
+        " + performance.getEntriesByType('navigation')[0].loadEventEnd"
+    )
+    asked = [when for when, path in served if path == "/api/latest"]
+    assert asked and min(asked) * 1000 >= loaded
+    stories = [p for _, p in served if p.startswith("/news/") and p.count("/") == 3]
+    assert len(stories) == len(set(stories)), "no story downloaded twice"
+
+
+SLOW_2G = {  # what Chromium then reports as navigator.connection.effectiveType "2g"
+    "offline": False,
+    "latency": 1500,
+    "downloadThroughput": 200_000,
+    "uploadThroughput": 200_000,
+    "connectionType": "cellular2g",
+}
+
+
+@pytest.mark.parametrize("network", ["save-data", "2g"])
+def test_nothing_is_kept_in_the_background_under_save_data_or_on_2g(
+    page, context, live_server, served, network
+):
+    cdp = context.new_cdp_session(page)
+    if network == "save-data":
+        cdp.send("Emulation.setDataSaverOverride", {"dataSaverEnabled": True})
+    else:
+        cdp.send("Network.enable")
+        cdp.send("Network.emulateNetworkConditions", SLOW_2G)
+    page.goto(live_server + FISH)
+    controlled(page)
+    assert page.evaluate(
+        "navigator.connection.saveData || navigator.connection.effectiveType === '2g'"
+    )
+    # The page asks for the newest stories, if at all, once it is loaded and idle.
+    page.evaluate("new Promise((done) => requestIdleCallback(done))")
+    page.evaluate("navigator.serviceWorker.ready")
+    page.wait_for_timeout(2000)
+    assert "/api/latest" not in [path for _, path in served]
+    assert cached_paths(page, "readerapp-latest") == []
+
+
+def test_pages_the_reader_opens_stay_kept_while_the_newest_are_downloaded(
+    page, app, live_server
+):
+    app.config["OFFLINE_PAGES"] = 3
+    page.goto(live_server + "/")
+    controlled(page)
+    opened = [FISH, UNVISITED]
+    for path in opened:
+        page.goto(live_server + path)
+        wait_until(page, in_cache(path, "readerapp-pages"))
+    latest_kept(page)
+    kept = cached_paths(page, "readerapp-pages")
+    assert set(opened) <= set(kept) and len(kept) <= 3
+    assert COMET in cached_paths(page, "readerapp-latest")
 
 
 def test_manifest_and_worker_are_served_for_installation(client):

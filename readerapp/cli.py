@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import time
@@ -10,7 +9,6 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import click
 from flask import Flask, current_app
@@ -18,6 +16,8 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from .extensions import get_index, timezone
 from .importer import ImportFailed, catch_up, import_file
+from .locking import WriterBusy
+from .locking import exclusive_writer as archive_lock
 from .models import Article, SaveCounts
 from .search import IndexBusy
 from .store import Store, open_store
@@ -32,20 +32,16 @@ def demo_files(app: Flask) -> list[Path]:
 
 @contextmanager
 def exclusive_writer(app: Flask) -> Iterator[None]:
-    """Hold the archive's write lock: one import or reindex at a time."""
-    path = Path(app.config["DATABASE"]).with_suffix(".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle: IO[str] = path.open("a")
+    """Hold the archive's write lock: one import or reindex at a time.
+
+    What a killed import or reindex left half-built goes first.
+    """
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise click.ClickException(
-                "another import or reindex is running; try again when it has finished"
-            ) from None
-        yield
-    finally:
-        handle.close()
+        with archive_lock(app.config["DATABASE"]):
+            app.extensions["readerapp.index"].remove_stale()
+            yield
+    except WriterBusy as busy:
+        raise click.ClickException(str(busy)) from None
 
 
 def run_import(paths: Iterable[Path]) -> tuple[SaveCounts, list[ImportFailed]]:
@@ -136,7 +132,6 @@ def reindex_command() -> None:
         store = open_store(current_app.config["DATABASE"])
         archive_index = get_index()
         try:
-            archive_index.remove_stale()
             total = store.article_count()
             with click.progressbar(
                 length=total, label="Indexing", file=sys.stderr

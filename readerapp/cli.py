@@ -14,13 +14,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from . import integrity
 from .extensions import get_index, timezone
 from .importer import ImportFailed, catch_up, import_file
 from .locking import WriterBusy
 from .locking import exclusive_writer as archive_lock
 from .models import Article, SaveCounts
-from .search import IndexBusy
-from .store import Store, open_store
+from .search import IndexBusy, IndexFull, IndexUnavailable
+from .store import ArchiveDamaged, ArchiveFull, Store, open_store
 
 POOL_THRESHOLD = 1_000_000  # bytes of import files
 
@@ -31,17 +32,28 @@ def demo_files(app: Flask) -> list[Path]:
 
 
 @contextmanager
-def exclusive_writer(app: Flask) -> Iterator[None]:
+def exclusive_writer(app: Flask, tidy: bool = True) -> Iterator[None]:
     """Hold the archive's write lock: one import or reindex at a time.
 
-    What a killed import or reindex left half-built goes first.
+    With `tidy`, what a killed import or reindex left half-built goes first.
     """
     try:
         with archive_lock(app.config["DATABASE"]):
-            app.extensions["readerapp.index"].remove_stale()
+            if tidy:
+                app.extensions["readerapp.index"].remove_stale()
             yield
     except WriterBusy as busy:
         raise click.ClickException(str(busy)) from None
+
+
+def open_archive(app: Flask) -> Store:
+    """Open the archive, or stop with what to do if its file is damaged."""
+    try:
+        return open_store(app.config["DATABASE"])
+    except ArchiveDamaged as damaged:
+        raise click.ClickException(
+            f"{damaged}. Restore the latest backup (`reader restore`)."
+        ) from None
 
 
 def run_import(paths: Iterable[Path]) -> tuple[SaveCounts, list[ImportFailed]]:
@@ -49,7 +61,7 @@ def run_import(paths: Iterable[Path]) -> tuple[SaveCounts, list[ImportFailed]]:
     paths = list(paths)
     total = SaveCounts()
     failures: list[ImportFailed] = []
-    store = open_store(current_app.config["DATABASE"])
+    store = open_archive(current_app)
     workers = current_app.config["IMPORT_WORKERS"] or os.cpu_count() or 1
     big = sum(p.stat().st_size for p in paths if p.exists()) > POOL_THRESHOLD
     # Sanitising dominates an import; a small one is quicker without a pool.
@@ -65,6 +77,18 @@ def run_import(paths: Iterable[Path]) -> tuple[SaveCounts, list[ImportFailed]]:
                 except ImportFailed as failure:
                     failures.append(failure)
                     continue
+                except ArchiveFull as full:
+                    earlier = total.added + total.updated
+                    raise click.ClickException(
+                        f"{path}: {full}; nothing of this file was stored."
+                        + (
+                            f" The {earlier} stories of the files before it are,"
+                            " and the next import or `reader reindex` indexes them."
+                            if earlier
+                            else ""
+                        )
+                        + " Free some space, then import it again."
+                    ) from None
             total.added += counts.added
             total.updated += counts.updated
             total.unchanged += counts.unchanged
@@ -87,6 +111,17 @@ def _index_pending(store: Store) -> None:
         raise click.ClickException(
             f"{busy}; the articles are saved and will be "
             "indexed by the next import or reindex"
+        ) from None
+    except IndexFull as full:
+        raise click.ClickException(
+            f"{full}; the search index is as it was, and the {store.pending_count()}"
+            " stories it lacks are stored. Free some space, then run `reader import`"
+            " or `reader reindex` to index them."
+        ) from None
+    except IndexUnavailable as damaged:
+        raise click.ClickException(
+            f"the search index cannot be read ({damaged}); the stories are stored."
+            " Run `reader reindex` to rebuild it from the archive."
         ) from None
     except Exception as error:
         # The articles are stored and stay marked pending: nothing is lost.
@@ -129,26 +164,86 @@ def import_command(files: tuple[Path, ...], demo: bool) -> None:
 def reindex_command() -> None:
     """Rebuild the search index from the archive and swap it in when complete."""
     with exclusive_writer(current_app):
-        store = open_store(current_app.config["DATABASE"])
-        archive_index = get_index()
+        store = open_archive(current_app)
         try:
-            total = store.article_count()
-            with click.progressbar(
-                length=total, label="Indexing", file=sys.stderr
-            ) as bar:
-
-                def counted() -> Iterator[Article]:
-                    for article in store.articles():
-                        bar.update(1)
-                        yield article
-
-                count = archive_index.rebuild(counted(), expected=total)
-            store.mark_indexed()
+            count = rebuild_index(store)
         except IndexBusy as busy:
             raise click.ClickException(str(busy)) from None
+        except IndexFull as full:
+            raise click.ClickException(
+                f"{full}; the index in use is as it was."
+                " Free some space, then run `reader reindex` again."
+            ) from None
         finally:
             store.close()
     click.echo(f"Search index rebuilt: {count} articles.")
+
+
+def rebuild_index(store: Store) -> int:
+    """Index every article into a new generation, swap it in; return how many."""
+    total = store.article_count()
+    with click.progressbar(length=total, label="Indexing", file=sys.stderr) as bar:
+
+        def counted() -> Iterator[Article]:
+            for article in store.articles():
+                bar.update(1)
+                yield article
+
+        count = get_index().rebuild(counted(), expected=total)
+    store.mark_indexed()
+    return count
+
+
+@click.command("check")
+@click.option(
+    "--repair", is_flag=True, help="First fix what can be fixed without losing stories."
+)
+@click.option(
+    "--quick", is_flag=True, help="Only open the index: skip reading all of it."
+)
+@with_appcontext
+def check_command(repair: bool, quick: bool) -> None:
+    """Check the archive and its search index; exit 1 if something is wrong."""
+    database = current_app.config["DATABASE"]
+    # A check during an import would take the import's work in progress for damage.
+    with exclusive_writer(current_app, tidy=False):
+        store = open_archive(current_app)
+        try:
+            if repair:
+                index = get_index()
+                for done in integrity.repair(
+                    store,
+                    index,
+                    rebuild=lambda: rebuild_index(store),
+                    catch_up=lambda: catch_up(store, index),
+                ) or ["nothing needed repairing"]:
+                    click.echo(f"Repaired: {done}.")
+            checkup = integrity.check(store, get_index(), thorough=not quick)
+        finally:
+            store.close()
+    click.echo(f"Archive  {database}: {checkup.articles:,} stories")
+    _show(checkup, "archive")
+    where = checkup.generation or "none"
+    click.echo(f"Index    {where}: {checkup.documents:,} documents")
+    _show(checkup, "index")
+    if checkup.problems:
+        advice = (
+            "the archive file is damaged: restore the latest backup (`reader restore`)"
+            if any(p.part == "archive" for p in checkup.problems) and repair
+            else "`reader check --repair` fixes what it can"
+        )
+        raise click.ClickException(
+            f"{len(checkup.problems)} problem{'s' * (len(checkup.problems) > 1)}"
+            f" found in {checkup.seconds:.1f} s; {advice}."
+        )
+    click.echo(f"No problems found in {checkup.seconds:.1f} s.")
+
+
+def _show(checkup: integrity.Checkup, part: str) -> None:
+    for finding in checkup.findings:
+        if finding.part == part:
+            mark = "ok     " if finding.ok else click.style("PROBLEM", fg="red")
+            click.echo(f"  {mark}  {finding.text}")
 
 
 @click.command("serve")
@@ -163,7 +258,7 @@ def serve_command(host: str | None, port: int | None, threads: int | None, demo:
 
     app = current_app._get_current_object()
     if demo:
-        store = open_store(app.config["DATABASE"])
+        store = open_archive(app)
         empty = store.article_count() == 0
         store.close()
         if empty:
@@ -207,6 +302,7 @@ def init_app(app: Flask) -> None:
     """Make the commands available under `flask --app app` too."""
     app.cli.add_command(import_command)
     app.cli.add_command(reindex_command)
+    app.cli.add_command(check_command)
     app.cli.add_command(serve_command)
 
 

@@ -8,15 +8,19 @@ index, and a crash mid-build leaves the old one serving.
 
 from __future__ import annotations
 
+import errno
 import heapq
 import os
 import re
 import shutil
 import threading
 import time
+import traceback
 import unicodedata
+import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -74,6 +78,32 @@ _FIELD_PREFIX = re.compile(r"\w+:")
 
 class IndexBusy(Exception):
     """Another process holds the index's write lock."""
+
+
+class IndexUnavailable(Exception):
+    """The index cannot be read: a file of it is missing or damaged.
+
+    `reader reindex` builds a whole new one from the archive.
+    """
+
+
+class IndexFull(Exception):
+    """The disk holding the index is full; the index is left as it was."""
+
+
+@dataclass(slots=True)
+class IndexReport:
+    """What `ArchiveIndex.inspect` found in the index folder."""
+
+    generation: str | None = None
+    # Generations other than the current one: half-built or superseded.
+    stale: list[str] = field(default_factory=list)
+    # Why the current generation cannot be read, if it cannot.
+    damage: str | None = None
+    # How many live documents hold each article id.
+    ids: Counter[str] = field(default_factory=Counter)
+    # Files no commit of the current generation refers to: a stopped writer's.
+    unfinished: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,8 +272,80 @@ class ArchiveIndex:
         if folder is None:
             folder = self._new_generation()
             self._swap_to(folder)
-        ix = index.open_dir(str(folder))
+        with self._guarded():
+            ix = index.open_dir(str(folder))
         return _write(ix, articles, fresh=ix.is_empty(), expected=expected)
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove the documents of these article ids from the current index."""
+        folder = self.current()
+        if folder is None:
+            return 0
+        with self._guarded():
+            ix = index.open_dir(str(folder))
+        try:
+            writer = ix.writer()
+        except index.LockError:
+            raise IndexBusy("another process is writing the search index") from None
+        deleted = sum(writer.delete_by_term("id", i) for i in ids)
+        writer.commit()
+        return deleted
+
+    def inspect(self, thorough: bool = True) -> IndexReport:
+        """Report on the index folder; `thorough` reads every posting list too."""
+        current = self.current()
+        report = IndexReport(generation=current.name if current else None)
+        report.stale = sorted(
+            p.name for p in self.root.glob("gen-*") if p.is_dir() and p != current
+        )
+        if current is None:
+            return report
+        try:
+            ix = index.open_dir(str(current))
+            with ix.reader() as reader:
+                report.ids.update(f["id"] for f in reader.all_stored_fields())
+                if thorough:
+                    _read_everything(reader)
+            report.unfinished = _unfinished_files(ix)
+        except Exception as error:  # noqa: BLE001 - any damage reads as damage
+            _release(error)
+            report.damage = f"{type(error).__name__}: {error}"
+        return report
+
+    def discard_unfinished(self) -> list[str]:
+        """Delete files a stopped writer left in the current generation."""
+        current = self.current()
+        if current is None:
+            return []
+        ix = index.open_dir(str(current))
+        leftovers = _unfinished_files(ix)
+        for name in leftovers:
+            path = current / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        return leftovers
+
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """Turn any failure to read the index into IndexUnavailable.
+
+        A missing or truncated file surfaces as whatever the code reading it
+        trips on (FileNotFoundError, KeyError, UnpicklingError, struct errors), so
+        every failure counts; the reader's searcher is dropped, so the next
+        query opens the index afresh (after a reindex, the repaired one).
+        """
+        try:
+            yield
+        except (IndexBusy, IndexUnavailable):
+            raise
+        except Exception as error:
+            reading = getattr(self._local, "reading", None)
+            if reading is not None:
+                self._forget(reading)
+            _release(error)
+            raise IndexUnavailable(f"{type(error).__name__}: {error}") from None
 
     def rebuild(self, articles: Iterable[Article], expected: int = 0) -> int:
         """Index every article into a new generation, then swap it in."""
@@ -259,7 +361,10 @@ class ArchiveIndex:
     def document_count(self) -> int:
         """Return how many articles the current index holds."""
         folder = self.current()
-        return index.open_dir(str(folder)).doc_count() if folder else 0
+        if folder is None:
+            return 0
+        with self._guarded():
+            return index.open_dir(str(folder)).doc_count()
 
     def searcher(self) -> _Reading | None:
         """Return this thread's searcher, reopened when the index has changed."""
@@ -273,7 +378,8 @@ class ArchiveIndex:
             return None
         # One long-lived searcher per thread: opening one per query costs more than
         # most queries, and an uncompounded index reopens by mapping, not copying.
-        reading = _Reading(current, index.open_dir(str(current)).searcher())
+        with self._guarded():
+            reading = _Reading(current, index.open_dir(str(current)).searcher())
         self._local.reading = reading
         with self._open_lock:
             self._open.add(reading)
@@ -299,6 +405,15 @@ class ArchiveIndex:
         size: int = PAGE_SIZE,
     ) -> SearchResults:
         """Run a reader's search: one page of hits with snippets, total, facets."""
+        with self._guarded():
+            return self._search(request, bodies, size)
+
+    def _search(
+        self,
+        request: SearchRequest,
+        bodies: Callable[[list[str]], dict[str, str]],
+        size: int,
+    ) -> SearchResults:
         started = time.perf_counter()
         text, message = clean_query(request.text)
         parsed, searched = parse(text)
@@ -322,6 +437,10 @@ class ArchiveIndex:
 
     def suggest(self, prefix: str) -> list[str]:
         """Return ids of articles whose headline completes the typed prefix."""
+        with self._guarded():
+            return self._suggest(prefix)
+
+    def _suggest(self, prefix: str) -> list[str]:
         text, _ = clean_query(prefix)
         words = re.findall(r"\w+", text.lower())
         reading = self.searcher()
@@ -346,15 +465,18 @@ class ArchiveIndex:
 
     def related(self, article: Article, limit: int) -> list[str]:
         """Return ids of the articles most like this one, best first."""
-        reading = self.searcher()
-        if reading is None:
-            return []
-        docnum = reading.searcher.document_number(id=article.id)
-        if docnum is None:
-            return []
-        text = f"{article.headline}\n{article.standfirst or ''}\n{article.body_text}"
-        hits = reading.searcher.more_like(docnum, "body", text=text, top=limit + 1)
-        return [hit["id"] for hit in hits if hit["id"] != article.id][:limit]
+        with self._guarded():
+            reading = self.searcher()
+            if reading is None:
+                return []
+            docnum = reading.searcher.document_number(id=article.id)
+            if docnum is None:
+                return []
+            text = (
+                f"{article.headline}\n{article.standfirst or ''}\n{article.body_text}"
+            )
+            hits = reading.searcher.more_like(docnum, "body", text=text, top=limit + 1)
+            return [hit["id"] for hit in hits if hit["id"] != article.id][:limit]
 
 
 @dataclass(slots=True, eq=False)
@@ -580,8 +702,52 @@ def _write(
             else:
                 writer.update_document(**_fields(article))
             count += 1
-    except BaseException:
-        writer.cancel()
+        writer.commit()
+    except BaseException as error:
+        if not writer.is_closed:
+            writer.cancel()
+        # What the writer had written belongs to no commit: readers never see it,
+        # and it must not hold the space.
+        for name in _unfinished_files(ix):
+            shutil.rmtree(Path(ix.storage.folder, name), ignore_errors=True)
+            Path(ix.storage.folder, name).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            raise IndexFull(
+                "the disk holding the search index"
+                f" ({Path(ix.storage.folder).parent}) is full"
+            ) from None
         raise
-    writer.commit()
     return count
+
+
+def _release(error: BaseException) -> None:
+    """Close what the code that failed left open, now, rather than at its collection.
+
+    Whoosh leaves a file open when a damaged table of contents fails to unpickle;
+    clearing the failed frames closes it (its ResourceWarning says only that), so a
+    damaged index costs no file descriptor per query.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        traceback.clear_frames(error.__traceback__)
+
+
+def _unfinished_files(ix: index.Index) -> list[str]:
+    """Return the files in an index folder that its latest commit does not use."""
+    segments = {segment.segment_id() for segment in ix._segments()}
+    toc = f"_{ix.indexname}_{ix.latest_generation()}.toc"
+    lock = f"{ix.indexname}_WRITELOCK"
+    return sorted(
+        name
+        for name in os.listdir(ix.storage.folder)
+        if name not in (toc, lock) and name.split(".", 1)[0] not in segments
+    )
+
+
+def _read_everything(reader: Any) -> None:
+    """Read every term's posting list and every column: damage anywhere raises."""
+    for fieldname, text in reader.all_terms():
+        for _ in reader.postings(fieldname, text).all_ids():
+            pass
+    for name in ("section", "published"):
+        list(reader.column_reader(name))

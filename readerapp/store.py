@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +30,7 @@ _CONTENT = (
     "published", "tags", "source_url",
 )  # fmt: skip
 COMMON_TAG = 300
+_SQLITE_FULL = 13  # "database or disk is full"
 
 # Cache tags name what a rendered page read, so a change can invalidate exactly the
 # pages that read it: the whole archive's order, one section's stories, one
@@ -36,6 +38,14 @@ COMMON_TAG = 300
 ARCHIVE_TAG = "archive"
 NAV_TAG = "nav"
 INDEX_TAG = "index"
+
+
+class ArchiveFull(Exception):
+    """The disk holding the archive is full; the write was rolled back whole."""
+
+
+class ArchiveDamaged(Exception):
+    """The archive file cannot be opened as a database."""
 
 
 def section_tag(slug: str) -> str:
@@ -126,6 +136,23 @@ class Store:
         """Close the connection."""
         self.db.close()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Commit the block's writes together, or none of them."""
+        try:
+            with self.db:
+                yield
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF != _SQLITE_FULL:
+                raise
+            raise ArchiveFull(
+                f"the disk holding the archive ({self.path()}) is full"
+            ) from None
+
+    def path(self) -> str:
+        """Return the file the archive is kept in."""
+        return self.db.execute("PRAGMA database_list").fetchone()[2]
+
     def sections(self) -> list[Section]:
         """Return every section with its article count, busiest first.
 
@@ -185,7 +212,7 @@ class Store:
 
     def mark_indexed(self, ids: Iterable[str] | None = None) -> None:
         """Record that the search index holds these articles (all when None)."""
-        with self.db:
+        with self._transaction():
             if ids is None:
                 self.db.execute(
                     "UPDATE article SET index_pending = 0 WHERE index_pending"
@@ -343,6 +370,58 @@ class Store:
         )
         return [row[0] for row in rows]
 
+    def ids(self) -> set[str]:
+        """Return the id of every article in the archive."""
+        return {row[0] for row in self.db.execute("SELECT id FROM article")}
+
+    def pending_ids(self) -> set[str]:
+        """Return the ids of the articles the search index does not hold yet."""
+        rows = self.db.execute("SELECT id FROM article WHERE index_pending")
+        return {row[0] for row in rows}
+
+    def mark_pending(self, ids: Iterable[str]) -> None:
+        """Record that the search index must (re-)add these articles."""
+        with self._transaction():
+            self.db.executemany(
+                "UPDATE article SET index_pending = 1 WHERE id = ?",
+                ((i,) for i in ids),
+            )
+
+    def problems(self) -> list[str]:
+        """Return what is wrong with the archive file and its own bookkeeping.
+
+        SQLite's integrity and foreign-key checks, then the counts kept beside the
+        articles. An empty list means nothing is.
+        """
+        try:
+            found = [
+                row[0]
+                for row in self.db.execute("PRAGMA integrity_check")
+                if row[0] != "ok"
+            ]
+            for table, rowid, parent, _ in self.db.execute("PRAGMA foreign_key_check"):
+                found.append(f"{table} row {rowid} refers to a missing {parent}")
+            for slug, kept, counted in self.db.execute(
+                "SELECT s.slug, s.article_count, count(a.id) FROM section s"
+                " LEFT JOIN article a ON a.section_id = s.id GROUP BY s.id"
+                " HAVING s.article_count != count(a.id)"
+            ):
+                found.append(f"section {slug} says {kept} articles, holds {counted}")
+        except sqlite3.DatabaseError as error:
+            # Damage bad enough stops the checks themselves.
+            return [str(error)]
+        return found
+
+    def repair(self) -> None:
+        """Rebuild SQLite's indexes of the tables and recount the sections."""
+        with self._transaction():
+            self.db.execute("REINDEX")
+            self.db.execute(
+                "UPDATE section SET article_count ="
+                " (SELECT count(*) FROM article WHERE section_id = section.id)"
+            )
+            self._mark_changed({NAV_TAG, ARCHIVE_TAG})
+
     def checksums(self, ids: Sequence[str]) -> dict[str, str]:
         """Return the stored checksum of each of these ids that the archive holds."""
         found: dict[str, str] = {}
@@ -364,7 +443,7 @@ class Store:
         counts = SaveCounts()
         now = _stamp(datetime.now(UTC))
         changed: set[str] = set()
-        with self.db:
+        with self._transaction():
             navigation = self._navigation()
             section_ids: dict[str, int] = {}
             section_slugs: dict[str, str] = {}
@@ -526,6 +605,12 @@ class Store:
 
 def open_store(path: str | Path) -> Store:
     """Open (creating if needed) the archive at path."""
-    connection = connect(path)
-    init_schema(connection)
+    connection = None
+    try:
+        connection = connect(path)
+        init_schema(connection)
+    except sqlite3.DatabaseError as error:
+        if connection is not None:
+            connection.close()
+        raise ArchiveDamaged(f"{path}: {error}") from None
     return Store(connection)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -154,7 +155,18 @@ def _missing_tools() -> dict[str, str]:
         missing["browser"] = f"Chromium not found at {CHROMIUM}"
     if not shutil.which("java"):
         missing["nu"] = "Java not found: the Nu HTML checker needs it"
+    if not _can_mount_small_disks():
+        missing["smalldisk"] = "cannot mount a tmpfs in a user namespace (unshare)"
     return missing
+
+
+def _can_mount_small_disks() -> bool:
+    """Tell whether `unshare` can give a test a mount namespace with a tmpfs."""
+    if not shutil.which("unshare"):
+        return False
+    probe = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+             "mount -t tmpfs -o size=1m tmpfs /mnt"]  # fmt: skip
+    return subprocess.run(probe, capture_output=True).returncode == 0
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):

@@ -10,11 +10,28 @@ from markupsafe import escape
 from ..extensions import get_index, get_store
 from ..models import ArticleSummary
 from ..pagecache import depends_on
+from ..search import IndexUnavailable
 from ..store import INDEX_TAG
+from .news import SEARCH_RETRY_SECONDS, search_unavailable
 from .params import found_articles, search_request
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 LATEST_OFFLINE = 20
+
+
+@bp.errorhandler(IndexUnavailable)
+def index_unavailable(damaged: IndexUnavailable) -> tuple[Response, int]:
+    """Answer 503 with Retry-After while the search index cannot be read."""
+    search_unavailable(damaged)
+    response = jsonify(
+        {
+            "error": "search is being rebuilt; try again later",
+            "retry_after": SEARCH_RETRY_SECONDS,
+        }
+    )
+    response.retry_after = SEARCH_RETRY_SECONDS
+    response.cache_control.no_store = True
+    return response, 503
 
 
 def _url(article: ArticleSummary) -> str:

@@ -13,18 +13,39 @@ from flask import (
     render_template,
     url_for,
 )
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from .. import curation, text
 from ..extensions import get_index, get_store, timezone
-from ..models import Page
+from ..models import Article, Page
 from ..pagecache import depends_on
-from ..search import PAGE_SIZE
+from ..search import PAGE_SIZE, IndexUnavailable
 from ..store import INDEX_TAG
 from . import metadata
 from .params import found_articles, page_number, search_args, search_request
 
 bp = Blueprint("news", __name__)
+# How long a reader or script is asked to wait while the index cannot be read.
+SEARCH_RETRY_SECONDS = 120
+
+
+class SearchUnavailable(ServiceUnavailable):
+    """The search index cannot be read; the stories themselves can."""
+
+    name = "Search is being rebuilt"
+    description = (
+        "Searching the archive is not possible for a few minutes while its index is"
+        " rebuilt. Every story can still be read from the front page and the sections."
+    )
+
+
+def search_unavailable(damaged: IndexUnavailable) -> None:
+    """Log that the index cannot be read, saying what the operator should run."""
+    current_app.logger.error(
+        "the search index cannot be read (%s); run `reader check`, then"
+        " `reader reindex` to rebuild it from the archive",
+        damaged,
+    )
 
 
 @bp.get("/")
@@ -79,7 +100,7 @@ def article(section_slug: str, article_slug: str):
             301,
         )
     today = datetime.now(timezone()).date()
-    around = curation.surroundings(store, found, today, related=get_index().related)
+    around = curation.surroundings(store, found, today, related=_related)
     body_lead, body_rest = text.split_at_third(text.demote_headings(found.body_html))
     return render_template(
         "article.html",
@@ -92,12 +113,28 @@ def article(section_slug: str, article_slug: str):
     )
 
 
+def _related(article: Article, limit: int) -> list[str]:
+    """Return the stories most like this one; none while the index cannot be read,
+    when "Also read" falls back to shared tags and time."""
+    try:
+        return get_index().related(article, limit)
+    except IndexUnavailable as damaged:
+        search_unavailable(damaged)
+        return []
+
+
 @bp.get("/search")
 def search() -> str:
     wanted, notes = search_request()
     depends_on(INDEX_TAG)
     store = get_store()
-    results = get_index().search(wanted, store.bodies) if wanted.text.strip() else None
+    try:
+        results = (
+            get_index().search(wanted, store.bodies) if wanted.text.strip() else None
+        )
+    except IndexUnavailable as damaged:
+        search_unavailable(damaged)
+        raise SearchUnavailable(retry_after=SEARCH_RETRY_SECONDS) from None
     hits, facets = [], []
     if results is not None:
         hits = found_articles(results, store)
@@ -137,4 +174,7 @@ def register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         sections = get_store().sections() if error.code == 404 else []
-        return render_template("error.html", error=error, sections=sections), error.code
+        page = render_template("error.html", error=error, sections=sections)
+        # Retry-After, Allow and the like travel with the friendly page.
+        headers = [(k, v) for k, v in error.get_headers() if k != "Content-Type"]
+        return page, error.code, headers

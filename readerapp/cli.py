@@ -14,8 +14,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import integrity
-from .extensions import get_index, timezone
+from . import backup, integrity
+from .extensions import cache, get_index, timezone
 from .importer import ImportFailed, catch_up, import_file
 from .locking import WriterBusy
 from .locking import exclusive_writer as archive_lock
@@ -246,6 +246,106 @@ def _show(checkup: integrity.Checkup, part: str) -> None:
             click.echo(f"  {mark}  {finding.text}")
 
 
+@click.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(dest: Path) -> None:
+    """Back up the archive and its settings into the new folder DEST."""
+    # No write lock: the copy is one read transaction, so imports go on meanwhile.
+    started = time.perf_counter()
+    try:
+        written = backup.write(current_app.config["DATABASE"], dest, current_app.config)
+    except backup.BackupFailed as failed:
+        raise click.ClickException(str(failed)) from None
+    manifest = written.manifest
+    click.echo(
+        f"Backed up {manifest.articles:,} articles to {dest} in"
+        f" {time.perf_counter() - started:.1f} s (copy {written.copy_seconds:.1f} s,"
+        f" integrity check and checksum {written.check_seconds:.1f} s):"
+    )
+    for path in written.files:
+        click.echo(f"  {path.name:<16} {path.stat().st_size:>14,} bytes")
+
+
+@click.command("restore")
+@click.argument(
+    "folder",
+    metavar="BACKUP",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option("--force", is_flag=True, help="Replace an archive that holds articles.")
+@with_appcontext
+def restore_command(folder: Path, force: bool) -> None:
+    """Restore a checked backup, then rebuild the search index."""
+    started = time.perf_counter()
+    database = current_app.config["DATABASE"]
+    try:
+        manifest = backup.verify(folder)
+    except backup.BackupDamaged as damaged:
+        raise click.ClickException(f"{damaged}; nothing was restored.") from None
+    with exclusive_writer(current_app):
+        try:
+            store = open_store(database)
+            try:
+                held = store.article_count()
+            finally:
+                store.close()
+            what = f"holds {held:,} articles"
+        except ArchiveDamaged as damaged:
+            held, what = 1, f"is damaged ({damaged})"
+        if held and not force:
+            raise click.ClickException(
+                f"{database} {what}; the restore would replace it, so nothing was"
+                " restored. Run it again with --force to replace it."
+            )
+        try:
+            backup.restore(folder, manifest, database)
+        except (backup.BackupDamaged, backup.ArchiveInUse, OSError) as refused:
+            raise click.ClickException(f"{refused}; nothing was restored.") from None
+        click.echo(
+            f"Restored {manifest.articles:,} articles, backed up {manifest.created},"
+            f" to {database}."
+        )
+        try:
+            # A page cache shared with other processes holds the replaced archive.
+            cache.clear()
+        except Exception as error:
+            click.secho(f"warning: page cache not cleared ({error})", fg="yellow")
+        store = open_archive(current_app)
+        try:
+            count = rebuild_index(store)
+        except (IndexBusy, IndexFull) as error:
+            raise click.ClickException(
+                f"{error}; the archive is restored, its search index is not: run"
+                " `reader reindex`."
+            ) from None
+        finally:
+            store.close()
+    click.echo(
+        f"Search index rebuilt: {count:,} articles;"
+        f" done in {time.perf_counter() - started:.1f} s."
+    )
+    _advise_settings(folder)
+
+
+def _advise_settings(folder: Path) -> None:
+    saved = backup.saved_settings(folder)
+    here = current_app.config
+    differ = [key for key, value in saved.items() if here.get(key) != value]
+    where = Path(current_app.instance_path) / "config.py"
+    if differ:
+        click.echo(
+            f"Settings: {folder / backup.SETTINGS} holds the backed-up site's settings;"
+            f" these differ here: {', '.join(differ)}. Copy those the site needs into"
+            f" {where}, then start the site."
+        )
+    else:
+        click.echo(
+            f"Settings: this site's match the backup's ({folder / backup.SETTINGS});"
+            " the site can start."
+        )
+
+
 @click.command("serve")
 @click.option("--host", help="Interface to listen on.  [default: SERVE_HOST]")
 @click.option("--port", type=int, help="Port to listen on.  [default: SERVE_PORT]")
@@ -303,6 +403,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(import_command)
     app.cli.add_command(reindex_command)
     app.cli.add_command(check_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
     app.cli.add_command(serve_command)
 
 

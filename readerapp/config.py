@@ -103,3 +103,16 @@ def site_url(value: str) -> str:
             f" not {value!r}"
         )
     return value
+
+
+def changed_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the settings that differ from the defaults (Flask's and ours).
+
+    The path settings are left out: they name places on one machine.
+    """
+    defaults = {**Flask(__name__).config, **DEFAULTS}
+    return {
+        key: value
+        for key, value in sorted(settings.items())
+        if key not in PATH_KEYS and (key not in defaults or value != defaults[key])
+    }

@@ -268,6 +268,13 @@ def test_unknown_pages_are_friendly_404s(client, url):
     assert 'href="/news/harbour-town/"' in page.text, "the 404 page lists sections"
 
 
+@pytest.mark.parametrize("host", ["..", "x" * 300])
+def test_a_host_no_url_can_be_built_for_is_a_plain_400(client, host):
+    page = client.get("/", headers={"Host": host})
+    assert page.status_code == 400
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_about_page_credits_the_demo_sources(client):
     html = client.get("/about").text
     assert "Creative Commons Attribution 2.5" in html

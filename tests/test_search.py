@@ -118,6 +118,28 @@ def test_date_and_byline_filters(client):
     assert "4 results" in html
 
 
+@pytest.mark.parametrize(
+    ("zone", "limit", "day"),
+    [("Etc/GMT-14", "from", "0001-01-01"), ("Etc/GMT+12", "to", "9999-12-31")],
+)
+def test_date_limits_past_the_ends_of_the_calendar_limit_nothing(
+    make_app, tmp_path, zone, limit, day
+):
+    app = make_app(tmp_path, TIMEZONE=zone)
+    app.test_cli_runner().invoke(args=["import", str(ARTICLES)])
+    client = app.test_client()
+    assert total(client, "tag:ferries", **{limit: day}) == 4
+    page = client.get("/search", query_string={"q": "tag:ferries", limit: day})
+    assert "4 results" in page.text
+
+
+@pytest.mark.parametrize(
+    "url", ["/search?q=ferry&page=00", "/api/search?q=ferry&page=000"]
+)
+def test_a_page_number_of_zeros_is_a_404(client, url):
+    assert client.get(url).status_code == 404
+
+
 def test_did_you_mean_offers_a_link_when_the_correction_finds_more(client):
     html = client.get("/search?q=harbuor").text
     assert "0 results" in html

@@ -102,6 +102,9 @@ def test_a_month_sitemap_gives_each_story_its_last_change(client):
         "/sitemaps/2024-13.xml",
         "/sitemaps/x.xml",
         "/sitemaps/2024-01.xml?page=2",
+        "/sitemaps/2024-01.xml?page=00",
+        "/sitemaps/0000-01.xml",
+        "/sitemaps/9999-12.xml",
     ],
 )
 def test_sitemaps_for_months_without_stories_are_404s(client, url):

@@ -1,7 +1,9 @@
-"""JSON for scripts and the offline app: search results and headline completions."""
+"""JSON for scripts and the offline app: search results, headline completions, the
+newest stories, and the OpenAPI description of them all."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -17,6 +19,9 @@ from .params import found_articles, search_request
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 LATEST_OFFLINE = 20
+# The API's one description: a data file, served as it is, that tests/test_fuzz.py
+# holds every answer to.
+OPENAPI = Path(__file__).with_name("openapi.json")
 
 
 @bp.errorhandler(IndexUnavailable)
@@ -97,3 +102,9 @@ def suggest() -> Response:
             seen.add(summary.headline)
             suggestions.append({"headline": summary.headline, "url": _url(summary)})
     return jsonify({"query": prefix, "suggestions": suggestions})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """Serve the API's OpenAPI 3.1 description, validated like every answer."""
+    return Response(OPENAPI.read_bytes(), mimetype="application/json")

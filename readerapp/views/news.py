@@ -13,6 +13,7 @@ from flask import (
     render_template,
     url_for,
 )
+from flask.globals import request_ctx
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from .. import curation, text
@@ -173,6 +174,10 @@ def register_errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if request_ctx.url_adapter is None:
+            # A Host header no URL can be built for (BadHost): the friendly page is
+            # made of links, so send Werkzeug's plain one.
+            return error.get_response()
         sections = get_store().sections() if error.code == 404 else []
         page = render_template("error.html", error=error, sections=sections)
         # Retry-After, Allow and the like travel with the friendly page.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from flask import abort, request
 from markupsafe import Markup
@@ -18,7 +18,7 @@ SEARCH_ARGS = ("q", "section", "from", "to", "byline", "sort")
 def page_number() -> int:
     """Return ?page=N as a positive int; anything else is a 404."""
     value = request.args.get("page", "1")
-    if not value.isascii() or not value.isdigit() or len(value) > 6 or value == "0":
+    if not value.isascii() or not value.isdigit() or len(value) > 6 or not int(value):
         abort(404)
     return int(value)
 
@@ -40,9 +40,15 @@ def search_request() -> tuple[SearchRequest, list[str]]:
             )
             continue
         moment = datetime.combine(day, time(), timezone())
-        dates[name] = (
-            moment + timedelta(days=1, microseconds=-1) if end_of_day else moment
-        )
+        if end_of_day:
+            moment += timedelta(days=1, microseconds=-1)
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            # From 0001-01-01 east of UTC, or to 9999-12-31 west of it: a limit
+            # beyond every story, so none at all.
+            continue
+        dates[name] = moment
     sort = args.get("sort", "relevance")
     return (
         SearchRequest(

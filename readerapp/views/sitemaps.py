@@ -78,7 +78,8 @@ def pages() -> Response:
 @bp.get("/sitemaps/<month>.xml")
 def month(month: str) -> Response:
     match = _MONTH.match(month)
-    if match is None:
+    if match is None or not 1 <= int(match[1]) < 9999:
+        # datetime has no year 0, and the end of 9999-12 is past its last year.
         abort(404)
     start = datetime(int(match[1]), int(match[2]), 1, tzinfo=UTC)
     end = (start + timedelta(days=32)).replace(day=1)

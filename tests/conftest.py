@@ -139,8 +139,11 @@ def live_server(
     yield f"http://127.0.0.1:{server.effective_port}"
 
     def close_everything() -> None:
+        # handle_close, not close: a channel still sending a static file closes it
+        # then, where close() would leave it to the garbage collector (and a
+        # ResourceWarning) when the browser left in mid-download.
         for dispatcher in list(server._map.values()):
-            dispatcher.close()
+            dispatcher.handle_close()
 
     # Closing from the server's own thread, between polls, stops its loop cleanly.
     server.trigger.pull_trigger(close_everything)

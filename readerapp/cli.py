@@ -14,13 +14,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import backup, integrity
+from . import backup, integrity, sections
 from .extensions import cache, get_index, timezone
-from .importer import ImportFailed, catch_up, import_file
+from .importer import ImportFailed, Rules, catch_up, import_file
 from .locking import WriterBusy
 from .locking import exclusive_writer as archive_lock
 from .models import Article, SaveCounts
 from .search import IndexBusy, IndexFull, IndexUnavailable
+from .sources import Reading
 from .store import ArchiveDamaged, ArchiveFull, Store, open_store
 
 POOL_THRESHOLD = 1_000_000  # bytes of import files
@@ -56,9 +57,45 @@ def open_archive(app: Flask) -> Store:
         ) from None
 
 
-def run_import(paths: Iterable[Path]) -> tuple[SaveCounts, list[ImportFailed]]:
+def import_rules(app: Flask, demo: bool = False) -> Rules:
+    """Return how stories are dated and put in sections here (the demo's own map)."""
+    demo_map = Path(app.config["DEMO_DIR"], "sections.toml")
+    try:
+        section_map = sections.load(
+            demo_map if demo and demo_map.exists() else app.config["SECTION_MAP"],
+            app.config["SECTION_FALLBACK"],
+        )
+    except sections.SectionMapInvalid as invalid:
+        raise click.ClickException(str(invalid)) from None
+    return Rules(zone=timezone(), sections=section_map)
+
+
+def source_reading(app: Flask) -> Reading:
+    """Return what the formats need to know: the zone, WordPress's story types."""
+    return Reading(
+        zone=timezone(),
+        post_types=frozenset({"post", *app.config["WORDPRESS_POST_TYPES"]}),
+    )
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    """Return the files named, and those in the folders named (REST pages), sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+def run_import(
+    paths: Iterable[Path], rules: Rules | None = None
+) -> tuple[SaveCounts, list[ImportFailed]]:
     """Import each file all-or-nothing, then bring the search index up to date."""
-    paths = list(paths)
+    paths = _files(paths)
+    rules = rules or import_rules(current_app)
+    reading = source_reading(current_app)
     total = SaveCounts()
     failures: list[ImportFailed] = []
     store = open_archive(current_app)
@@ -73,7 +110,7 @@ def run_import(paths: Iterable[Path]) -> tuple[SaveCounts, list[ImportFailed]]:
                 length=size, label=f"Importing {path.name}", file=sys.stderr
             ) as bar:
                 try:
-                    counts = import_file(store, path, timezone(), pool, bar.update)
+                    counts = import_file(store, path, rules, pool, bar.update, reading)
                 except ImportFailed as failure:
                     failures.append(failure)
                     continue
@@ -89,9 +126,7 @@ def run_import(paths: Iterable[Path]) -> tuple[SaveCounts, list[ImportFailed]]:
                         )
                         + " Free some space, then import it again."
                     ) from None
-            total.added += counts.added
-            total.updated += counts.updated
-            total.unchanged += counts.unchanged
+            total.add(counts)
         if pool:
             pool.shutdown()
             pool = None
@@ -139,24 +174,45 @@ def _index_pending(store: Store) -> None:
 
 
 @click.command("import")
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--demo", is_flag=True, help="Import the bundled demo archive.")
 @with_appcontext
 def import_command(files: tuple[Path, ...], demo: bool) -> None:
-    """Import articles from JSON Lines files (plain or .gz)."""
+    """Import stories from files: JSON Lines, WordPress exports and REST answers,
+    RSS, Atom and JSON feeds, IPTC ninjs (plain or gzipped; a folder's files)."""
     paths = [*files, *(demo_files(current_app) if demo else [])]
     if not paths:
         raise click.UsageError("name at least one FILE, or use --demo")
     with exclusive_writer(current_app):
-        counts, failures = run_import(paths)
+        counts, failures = run_import(paths, import_rules(current_app, demo))
     for failure in failures:
         click.secho(f"error: {failure}", fg="red", err=True)
-    click.echo(
-        f"{counts.added} added, {counts.updated} updated, {counts.unchanged} unchanged,"
-        f" {len(failures)} file{'s' if len(failures) != 1 else ''} rejected"
-    )
+    click.echo(summary(counts, len(failures)))
     if failures:
         sys.exit(1)
+
+
+def summary(counts: SaveCounts, rejected: int) -> str:
+    """Return what an import did, in the words `reader import` prints."""
+    lines = [
+        f"{counts.added} added, {counts.updated} updated, {counts.unchanged} unchanged,"
+        f" {rejected} file{'s' if rejected != 1 else ''} rejected"
+    ]
+    if counts.removed:
+        lines.append(
+            f"Taken off the site: {counts.removed} (no longer published at their"
+            " source; their addresses answer 410 Gone)."
+        )
+    if counts.skipped:
+        skipped = ", ".join(
+            f"{n} {reason}" for reason, n in sorted(counts.skipped.items())
+        )
+        lines.append(f"Skipped, not stories for readers: {skipped}.")
+    if counts.undated:
+        lines.append(
+            f"Dated when imported, having no date of their own: {counts.undated}."
+        )
+    return "\n".join(lines)
 
 
 @click.command("reindex")
@@ -363,7 +419,9 @@ def serve_command(host: str | None, port: int | None, threads: int | None, demo:
         store.close()
         if empty:
             with exclusive_writer(app):
-                counts, failures = run_import(demo_files(app))
+                counts, failures = run_import(
+                    demo_files(app), import_rules(app, demo=True)
+                )
             if failures:
                 raise click.ClickException(str(failures[0]))
             click.echo(f"Demo archive loaded: {counts.added} articles.")

@@ -54,6 +54,14 @@ DEFAULTS: dict[str, Any] = {
     },
     # Processes that sanitise a large import; 0 means one per CPU core.
     "IMPORT_WORKERS": 0,
+    # TOML file naming the site's sections and the source categories each takes
+    # (README "Sections"); empty: stories keep the section their source names.
+    "SECTION_MAP": "",
+    # Section for stories whose categories the map does not know; empty: such a
+    # category becomes a section of its own.
+    "SECTION_FALLBACK": "",
+    # WordPress post types imported as stories besides "post" (custom types).
+    "WORDPRESS_POST_TYPES": [],
     # Pages and images the service worker keeps on a reader's device (saved stories
     # are extra); about 60 x 30 KB pages and 60 images of up to 200 KB: 14 MB at most.
     "OFFLINE_PAGES": 60,
@@ -73,7 +81,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 ENV_PREFIX = "READERAPP"
-PATH_KEYS = ("DATABASE", "INDEX_DIR", "DEMO_DIR")
+PATH_KEYS = ("DATABASE", "INDEX_DIR", "DEMO_DIR", "SECTION_MAP")
 
 
 def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
@@ -83,7 +91,8 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config.from_prefixed_env(ENV_PREFIX)
     app.config.from_mapping(overrides or {})
     for key in PATH_KEYS:
-        app.config[key] = Path(app.config[key])
+        if app.config[key] or key != "SECTION_MAP":
+            app.config[key] = Path(app.config[key])
     app.config["SITE_URL"] = site_url(app.config["SITE_URL"])
 
 

@@ -1,10 +1,8 @@
-"""JSON Lines in; validated, sanitised articles out, stored all-or-nothing per file."""
+"""Records in from any source; validated, sanitised articles out, stored all-or-nothing
+per file. The formats live in `sources/`; this module never knows one."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -12,52 +10,70 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from .models import Article, ArticleRecord, SaveCounts
+from .models import Article, ArticleRecord, ArticleRemoval, Picture, SaveCounts
 from .sanitize import clean_html
 from .search import ArchiveIndex
+from .sections import SectionMap
+from .sources import Entry, Reading, Source, SourceError, open_source
 from .store import Store
 from .text import excerpt, html_to_text, slugify, word_count
 
 REQUIRED = {
     "id": str,
-    "section": str,
     "headline": str,
     "body_html": str,
-    "published": str,
 }
 OPTIONAL = {
+    "section": str,
+    "published": str,
+    "updated": str,
     "dek": str,
     "author": str,
     "source_url": str,
     "slug": str,
     "tags": list,
+    "categories": list,
+    "language": str,
+    "picture": dict,
+    "removed": bool,
+    "undated": bool,
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # What XML 1.0 cannot carry at all, so feeds and sitemaps could not hold it; lone
 # surrogates (JSON's "\ud800") cannot even be stored as UTF-8.
 _NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~-]{0,199}$")
-MAX_LINE_BYTES = 5_000_000
+# Any printable characters: sources name stories by URLs and URIs as often as not.
+_ID = re.compile(r"^[^\s\x00-\x1f\x7f]{1,300}$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 
 
 class ImportFailed(Exception):
-    """A line of an import file is not a valid article; nothing of the file was kept."""
+    """An item of an import file is no valid article; nothing of the file was kept."""
 
-    def __init__(self, path: Path, line: int, reason: str) -> None:
-        super().__init__(f"{path}:{line}: {reason}")
-        self.path, self.line, self.reason = path, line, reason
+    def __init__(self, path: Path, line: int, reason: str, unit: str = "line") -> None:
+        if not line:
+            where = f"{path}"
+        elif unit == "line":
+            where = f"{path}:{line}"
+        else:
+            where = f"{path}: {unit} {line}"
+        super().__init__(f"{where}: {reason}")
+        self.path, self.line, self.reason, self.unit = path, line, reason, unit
 
 
 class _Invalid(ValueError):
     pass
 
 
-def open_lines(path: Path) -> IO[bytes]:
-    """Open a JSON Lines file, gunzipping it when its name ends in .gz."""
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """What turns a source's record into an article here: dates and sections."""
+
+    zone: tzinfo  # for dates that name no zone
+    sections: SectionMap
 
 
 def _plain(value: str | None, field: str, limit: int) -> str | None:
@@ -69,19 +85,19 @@ def _plain(value: str | None, field: str, limit: int) -> str | None:
     return text or None
 
 
-def _published(value: str, zone: tzinfo) -> datetime:
+def _moment(value: str, field: str, zone: tzinfo) -> datetime:
     try:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), zone)
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise _Invalid(
-            f"'published' is not an ISO 8601 date or date-time: {value[:40]!r}"
+            f"'{field}' is not an ISO 8601 date or date-time: {value[:40]!r}"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def _source_url(value: str | None) -> str | None:
+def _url(value: str | None, field: str) -> str | None:
     if value is None:
         return None
     parts = urlsplit(value.strip())
@@ -91,14 +107,46 @@ def _source_url(value: str | None) -> str | None:
         or _CONTROL.search(value)
         or " " in value.strip()
     ):
-        raise _Invalid(f"'source_url' is not an http(s) URL: {value[:60]!r}")
+        raise _Invalid(f"'{field}' is not an http(s) URL: {value[:60]!r}")
     return value.strip()
 
 
-def parse_record(raw: Any, zone: tzinfo, checksum: str) -> ArticleRecord:
-    """Validate one decoded JSON value and return it as a sanitised ArticleRecord."""
+def _picture(value: dict | None) -> Picture | None:
+    if value is None:
+        return None
+    if not all(isinstance(v, str) or v is None for v in value.values()):
+        raise _Invalid("'picture' fields must be strings")
+    url = _url(value.get("url"), "picture.url") if value.get("url") else None
+    if url is None:
+        raise _Invalid("'picture' needs a 'url'")
+    return Picture(
+        url=url,
+        alt=_plain(value.get("alt"), "picture.alt", 500),
+        caption=_plain(value.get("caption"), "picture.caption", 1000),
+        credit=_plain(value.get("credit"), "picture.credit", 300),
+    )
+
+
+def _strings(raw: dict, field: str) -> list[str]:
+    values = raw.get(field) or []
+    if not all(isinstance(value, str) for value in values):
+        raise _Invalid(f"'{field}' must be a list of strings")
+    return values
+
+
+def parse_record(
+    raw: Any, rules: Rules, checksum: str
+) -> ArticleRecord | ArticleRemoval:
+    """Validate one record and return it as a sanitised ArticleRecord.
+
+    A record that says `removed` asks for its story to be taken off the site.
+    """
     if not isinstance(raw, dict):
         raise _Invalid("expected a JSON object")
+    if raw.get("removed") is True and isinstance(raw.get("id"), str):
+        if not _ID.match(raw["id"]):
+            raise _Invalid("'id' must be 1-300 printable characters, no spaces")
+        return ArticleRemoval(id=raw["id"], checksum=checksum)
     for field, kind in REQUIRED.items():
         if field not in raw or raw[field] is None:
             raise _Invalid(f"missing required field '{field}'")
@@ -107,27 +155,37 @@ def parse_record(raw: Any, zone: tzinfo, checksum: str) -> ArticleRecord:
     for field, kind in OPTIONAL.items():
         value = raw.get(field)
         if value is not None and not isinstance(value, kind):
-            raise _Invalid(
-                f"'{field}' must be {'a list' if kind is list else 'a string'}"
-            )
+            names = {list: "a list", dict: "an object", bool: "true or false"}
+            raise _Invalid(f"'{field}' must be {names.get(kind, 'a string')}")
+    if raw.get("published") is None and raw.get("undated") is not True:
+        raise _Invalid("missing required field 'published'")
+    if raw.get("section") is None and not raw.get("categories"):
+        raise _Invalid("missing required field 'section'")
     if not _ID.match(raw["id"]):
-        raise _Invalid("'id' must be 1-200 letters, digits or ._:~- characters")
-    tags = raw.get("tags") or []
-    if not all(isinstance(tag, str) for tag in tags):
-        raise _Invalid("'tags' must be a list of strings")
+        raise _Invalid("'id' must be 1-300 printable characters, no spaces")
+    tags = _strings(raw, "tags")
+    categories = [
+        c for c in (_plain(c, "categories", 300) for c in _strings(raw, "categories"))
+        if c
+    ]  # fmt: skip
     headline = _plain(raw["headline"], "headline", 300)
-    section = _plain(raw["section"], "section", 80)
-    if not headline or not section:
+    named = _plain(raw.get("section"), "section", 80)
+    if not headline or (raw.get("section") is not None and not named):
         raise _Invalid("'headline' and 'section' must not be blank")
+    section = rules.sections.section_for([named] if named else categories)
     slug = raw.get("slug")
     if slug is not None and slug != slugify(slug):
         raise _Invalid("'slug' must be lowercase letters, digits and hyphens")
+    language = raw.get("language")
+    if language is not None and not _LANGUAGE.match(language):
+        raise _Invalid(f"'language' is not a language tag: {language[:20]!r}")
     body_html = clean_html(_NOT_XML.sub("", raw["body_html"]))
     body_text = html_to_text(body_html)
     standfirst = _plain(raw.get("dek"), "dek", 1000)
     clean_tags = tuple(
         dict.fromkeys(t for t in (_plain(t, "tags", 300) for t in tags) if t)
     )
+    undated = raw.get("published") is None
     return ArticleRecord(
         id=raw["id"],
         section=section,
@@ -137,83 +195,83 @@ def parse_record(raw: Any, zone: tzinfo, checksum: str) -> ArticleRecord:
         body_html=body_html,
         body_text=body_text,
         excerpt=excerpt(standfirst or body_text),
-        published=_published(raw["published"], zone),
+        published=(
+            datetime.now(rules.zone)
+            if undated
+            else _moment(raw["published"], "published", rules.zone)
+        ),
         tags=clean_tags,
-        source_url=_source_url(raw.get("source_url")),
+        source_url=_url(raw.get("source_url"), "source_url"),
         slug=slug,
         word_count=word_count(body_text),
         checksum=checksum,
+        updated=(
+            _moment(raw["updated"], "updated", rules.zone)
+            if raw.get("updated")
+            else None
+        ),
+        language=(language or "").lower(),
+        picture=_picture(raw.get("picture")),
+        undated=undated,
     )
 
 
-def _checksum(line: bytes) -> str:
-    return hashlib.blake2b(line.strip(), digest_size=16).hexdigest()
-
-
-@dataclass(slots=True)
-class Progress:
-    """What reading a file has got through so far."""
-
-    bytes_read: int = 0
-    skipped_unchanged: int = 0
-
-
-Line = tuple[int, dict[str, Any], str]  # line number, decoded object, checksum
-BATCH_LINES = 250
+Parsed = ArticleRecord | ArticleRemoval
+BATCH_ITEMS = 250
 READ_AHEAD = 6
-
-
-def _parse_batch(batch: list[Line], zone: tzinfo) -> list[ArticleRecord | _Failure]:
-    """Parse lines until the first bad one; runs in worker processes."""
-    parsed: list[ArticleRecord | _Failure] = []
-    for number, raw, checksum in batch:
-        try:
-            parsed.append(parse_record(raw, zone, checksum))
-        except _Invalid as error:
-            parsed.append(_Failure(number, str(error)))
-            break
-    return parsed
 
 
 @dataclass(frozen=True, slots=True)
 class _Failure:
-    line: int
+    position: int
     reason: str
+
+
+def _parse_batch(batch: list[Entry], rules: Rules) -> list[Parsed | _Failure]:
+    """Parse entries until the first bad one; runs in worker processes."""
+    parsed: list[Parsed | _Failure] = []
+    for entry in batch:
+        try:
+            parsed.append(parse_record(entry.record, rules, entry.checksum))
+        except _Invalid as error:
+            parsed.append(_Failure(entry.position, str(error)))
+            break
+    return parsed
 
 
 def read_records(
     path: Path,
-    zone: tzinfo,
+    source: Source,
+    rules: Rules,
     stored_checksums: Callable[[list[str]], dict[str, str]],
-    progress: Progress,
+    counts: SaveCounts,
     pool: Executor | None = None,
-    on_bytes: Callable[[int], None] | None = None,
-) -> Iterator[ArticleRecord]:
-    """Yield each new or changed article of a JSON Lines file, in file order.
+) -> Iterator[Parsed]:
+    """Yield each new or changed article (or removal) of a source, in its order.
 
-    Raises ImportFailed at the first bad line. Articles whose stored checksum
-    matches are counted in `progress` and skipped before the costly sanitising,
-    which runs in the pool's processes when one is given.
+    Raises ImportFailed at the first bad item. Items whose stored checksum matches
+    are counted unchanged and skipped before the costly sanitising, which runs in
+    the pool's processes when one is given.
     """
-    batches = _changed_batches(path, stored_checksums, progress, on_bytes)
-    for parsed in _parse_batches(batches, zone, pool):
+    batches = _changed_batches(path, source, stored_checksums, counts)
+    for parsed in _parse_batches(batches, rules, pool):
         for item in parsed:
             if isinstance(item, _Failure):
-                raise ImportFailed(path, item.line, item.reason)
+                raise ImportFailed(path, item.position, item.reason, source.unit)
             yield item
 
 
 def _parse_batches(
-    batches: Iterator[list[Line]], zone: tzinfo, pool: Executor | None
-) -> Iterator[list[ArticleRecord | _Failure]]:
+    batches: Iterator[list[Entry]], rules: Rules, pool: Executor | None
+) -> Iterator[list[Parsed | _Failure]]:
     if pool is None:
         for batch in batches:
-            yield _parse_batch(batch, zone)
+            yield _parse_batch(batch, rules)
         return
     pending: deque[Future] = deque()
     try:
         for batch in batches:
-            pending.append(pool.submit(_parse_batch, batch, zone))
+            pending.append(pool.submit(_parse_batch, batch, rules))
             # Bounded read-ahead keeps every worker busy and memory flat.
             if len(pending) > READ_AHEAD:
                 yield pending.popleft().result()
@@ -226,80 +284,78 @@ def _parse_batches(
 
 def _changed_batches(
     path: Path,
+    source: Source,
     stored_checksums: Callable[[list[str]], dict[str, str]],
-    progress: Progress,
-    on_bytes: Callable[[int], None] | None,
-) -> Iterator[list[Line]]:
-    batch: list[Line] = []
+    counts: SaveCounts,
+) -> Iterator[list[Entry]]:
+    batch: list[Entry] = []
 
-    def changed() -> list[Line]:
-        stored = stored_checksums([raw["id"] for _, raw, _ in batch if _is_id(raw)])
-        fresh = [line for line in batch if stored.get(line[1].get("id")) != line[2]]
-        progress.skipped_unchanged += len(batch) - len(fresh)
+    def changed() -> list[Entry]:
+        ids = [e.record["id"] for e in batch if isinstance(e.record.get("id"), str)]
+        stored = stored_checksums(ids)
+        fresh = [e for e in batch if stored.get(e.record.get("id")) != e.checksum]
+        counts.unchanged += len(batch) - len(fresh)
         batch.clear()
         return fresh
 
     try:
-        with open_lines(path) as stream:
-            for number, line in enumerate(stream, start=1):
-                progress.bytes_read += len(line)
-                if on_bytes:
-                    on_bytes(len(line))
-                if not line.strip():
-                    continue
-                raw = _decode(path, number, line)
-                batch.append((number, raw, _checksum(line)))
-                if len(batch) >= BATCH_LINES:
-                    yield changed()
-            if batch:
+        for entry in source.entries:
+            if entry.skipped:
+                counts.skipped[entry.skipped] += 1
+                continue
+            batch.append(entry)
+            if len(batch) >= BATCH_ITEMS:
                 yield changed()
-    except (OSError, EOFError) as error:
-        raise ImportFailed(path, 0, f"cannot read the file: {error}") from None
-
-
-def _is_id(raw: dict[str, Any]) -> bool:
-    return isinstance(raw.get("id"), str)
-
-
-def _decode(path: Path, number: int, line: bytes) -> dict[str, Any]:
-    if len(line) > MAX_LINE_BYTES:
-        raise ImportFailed(path, number, "line is longer than 5 MB")
-    try:
-        raw = json.loads(line)
-    except UnicodeDecodeError:
-        raise ImportFailed(path, number, "not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise ImportFailed(path, number, f"not valid JSON: {error.msg}") from None
-    if not isinstance(raw, dict):
-        raise ImportFailed(path, number, "expected a JSON object")
-    return raw
+        if batch:
+            yield changed()
+    except SourceError as error:
+        raise ImportFailed(path, error.position, error.reason, source.unit) from None
 
 
 def import_file(
     store: Store,
     path: Path,
-    zone: tzinfo,
+    rules: Rules,
     pool: Executor | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    reading: Reading | None = None,
 ) -> SaveCounts:
-    """Import one JSON Lines file into the store: every article of it, or none."""
-    progress = Progress()
-    records = read_records(path, zone, store.checksums, progress, pool, on_bytes)
-    counts = store.save(records)
-    counts.unchanged += progress.skipped_unchanged
+    """Import one file (any format readerapp reads) into the store: all, or none."""
+    try:
+        source = open_source(path, reading or Reading(zone=rules.zone), on_bytes)
+    except SourceError as error:
+        raise ImportFailed(path, error.position, error.reason) from None
+    return import_source(store, path, source, rules, pool)
+
+
+def import_source(
+    store: Store,
+    path: Path | str,
+    source: Source,
+    rules: Rules,
+    pool: Executor | None = None,
+) -> SaveCounts:
+    """Import a source's stories into the store in one transaction."""
+    counts = SaveCounts()
+    records = read_records(Path(path), source, rules, store.checksums, counts, pool)
+    counts.add(store.save(records))
     return counts
 
 
 def catch_up(store: Store, archive_index: ArchiveIndex) -> int:
-    """Add every article the search index lacks to it; return how many.
+    """Bring the search index up to date with the archive; return how many changed.
 
     Articles stay marked pending until the index has committed them, so a failure
     here loses nothing: the next import or reindex picks them up.
     """
     everything = archive_index.current() is None
     pending = store.article_count() if everything else store.pending_count()
+    removed = store.removed_pending()
+    if removed and not everything:
+        archive_index.delete(removed)
+    store.mark_removals_indexed(removed)
     if not pending:
-        return 0
+        return len(removed)
     indexed: list[str] = []
 
     def tracked() -> Iterator[Article]:
@@ -309,4 +365,4 @@ def catch_up(store: Store, archive_index: ArchiveIndex) -> int:
 
     archive_index.add(tracked(), expected=pending)
     store.mark_indexed(None if everything else indexed)
-    return len(indexed)
+    return len(indexed) + len(removed)

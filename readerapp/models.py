@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -18,6 +19,16 @@ class Section:
     slug: str
     name: str
     article_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """A story's lead picture as its source describes it (where it is, not a copy)."""
+
+    url: str
+    alt: str | None = None
+    caption: str | None = None
+    credit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +46,8 @@ class Article:
     tags: tuple[str, ...]
     source_url: str | None
     word_count: int
+    language: str = ""  # BCP 47; "" is the site's own (SITE_LANGUAGE)
+    picture: Picture | None = None
 
     @property
     def modified(self) -> datetime:
@@ -53,6 +66,7 @@ class ArticleSummary:
     byline: str | None
     published: datetime
     word_count: int
+    language: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +139,19 @@ class ArticleRecord:
     slug: str | None
     word_count: int
     checksum: str
+    updated: datetime | None = None  # when the source says it last changed
+    language: str = ""
+    picture: Picture | None = None
+    # The source gave no date: the story is dated when it is first imported.
+    undated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRemoval:
+    """A source says this story is no longer published: take it off the site."""
+
+    id: str
+    checksum: str
 
 
 @dataclass(slots=True)
@@ -132,6 +159,20 @@ class SaveCounts:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    removed: int = 0
+    # New stories the source gave no date, dated when imported.
+    undated: int = 0
+    # Items of a source that are not stories for readers, by why ("draft", "page").
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: SaveCounts) -> None:
+        """Count another file's import into this one."""
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.removed += other.removed
+        self.undated += other.undated
+        self.skipped.update(other.skipped)
 
 
 @dataclass(frozen=True, slots=True)

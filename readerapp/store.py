@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,19 +16,22 @@ from .models import (
     ArchiveMonth,
     Article,
     ArticleRecord,
+    ArticleRemoval,
     ArticleStamp,
     ArticleSummary,
     Page,
+    Picture,
     SaveCounts,
     Section,
 )
+from .sections import key as section_key
 from .text import slugify
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 # What a re-import compares to decide whether an article changed.
 _CONTENT = (
     "section_id", "headline", "standfirst", "byline", "body_html",
-    "published", "tags", "source_url",
+    "published", "tags", "source_url", "language", "picture",
 )  # fmt: skip
 COMMON_TAG = 300
 _SQLITE_FULL = 13  # "database or disk is full"
@@ -64,11 +68,12 @@ def article_tag(article_id: str) -> str:
 
 _SUMMARY_COLUMNS = (
     "a.id, a.slug, a.headline, a.excerpt, a.byline, a.published, a.word_count,"
-    " s.slug, s.name"
+    " s.slug, s.name, a.language"
 )
 _ARTICLE_COLUMNS = (
     "a.id, a.slug, a.headline, a.standfirst, a.byline, a.body_html, a.body_text,"
-    " a.published, a.updated, a.tags, a.source_url, a.word_count, s.slug, s.name"
+    " a.published, a.updated, a.tags, a.source_url, a.word_count, s.slug, s.name,"
+    " a.language, a.picture"
 )
 
 
@@ -83,9 +88,53 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return connection
 
 
+# What came after schema.sql, in order: PRAGMA user_version says how many of these
+# an archive has. schema.sql stays as the first archives were made.
+MIGRATIONS: tuple[str, ...] = (
+    # 1 (#14): each story's language and lead picture; stories taken off the site
+    # (their URLs answer 410); the live sources `reader pull` follows.
+    """
+    ALTER TABLE article ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    ALTER TABLE article ADD COLUMN picture TEXT;
+    CREATE TABLE removed_article (
+        id          TEXT PRIMARY KEY,
+        slug        TEXT NOT NULL,
+        section_slug TEXT NOT NULL,
+        removed     TEXT NOT NULL,
+        index_pending INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE INDEX removed_article_by_slug ON removed_article (slug);
+    CREATE TABLE source (
+        url         TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        state       TEXT NOT NULL DEFAULT '{}',
+        added       TEXT NOT NULL,
+        attempted   TEXT,
+        succeeded   TEXT,
+        outcome     TEXT,
+        not_before  TEXT
+    );
+    """,
+)
+
+
 def init_schema(connection: sqlite3.Connection) -> None:
-    """Create the tables and indexes if they are missing."""
+    """Create the tables and indexes if they are missing, then migrate."""
     connection.executescript(SCHEMA.read_text("utf-8"))
+    if connection.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+        return
+    # One process migrates; others wait on the write lock, then find it done.
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            for statement in filter(str.strip, script.split(";")):
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {number}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
 
 
 def _datetime(value: str | None) -> datetime | None:
@@ -106,6 +155,7 @@ def _summary(row: Sequence) -> ArticleSummary:
         published=datetime.fromisoformat(row[5]),
         word_count=row[6],
         section=Section(slug=row[7], name=row[8]),
+        language=row[9],
     )
 
 
@@ -125,7 +175,13 @@ def _article(row: Sequence) -> Article:
         source_url=row[10],
         word_count=row[11],
         section=Section(slug=row[12], name=row[13]),
+        language=row[14],
+        picture=Picture(**json.loads(row[15])) if row[15] else None,
     )
+
+
+def _picture_json(picture: Picture | None) -> str | None:
+    return json.dumps(asdict(picture), ensure_ascii=False) if picture else None
 
 
 class Store:
@@ -458,10 +514,12 @@ class Store:
             )
         return found
 
-    def save(self, records: Iterable[ArticleRecord]) -> SaveCounts:
-        """Insert new articles and update changed ones, all in one transaction.
+    def save(self, records: Iterable[ArticleRecord | ArticleRemoval]) -> SaveCounts:
+        """Insert new articles, update changed ones and take removed ones off the
+        site, all in one transaction.
 
-        A changed article keeps its slug, so its URL survives the update.
+        A changed article keeps its slug, so its URL survives the update; a removed
+        one leaves its slug behind, so its URL answers 410 Gone.
         """
         counts = SaveCounts()
         now = _stamp(datetime.now(UTC))
@@ -471,6 +529,12 @@ class Store:
             section_ids: dict[str, int] = {}
             section_slugs: dict[str, str] = {}
             for record in records:
+                if isinstance(record, ArticleRemoval):
+                    if self._remove(record.id, now, changed):
+                        counts.removed += 1
+                    else:
+                        counts.skipped["no longer published"] += 1
+                    continue
                 if record.section not in section_ids:
                     section_id = self._section_id(record.section)
                     section_ids[record.section] = section_id
@@ -483,6 +547,10 @@ class Store:
                 if existing and existing[0] == record.checksum:
                     counts.unchanged += 1
                     continue
+                published = _stamp(record.published)
+                if existing and record.undated:
+                    # Dated when first imported: later imports keep that date.
+                    published = existing[1 + _CONTENT.index("published")]
                 values = {
                     "id": record.id,
                     "section_id": section_ids[record.section],
@@ -492,11 +560,13 @@ class Store:
                     "body_html": record.body_html,
                     "body_text": record.body_text,
                     "excerpt": record.excerpt,
-                    "published": _stamp(record.published),
+                    "published": published,
                     "tags": json.dumps(list(record.tags), ensure_ascii=False),
                     "source_url": record.source_url,
                     "word_count": record.word_count,
                     "checksum": record.checksum,
+                    "language": record.language,
+                    "picture": _picture_json(record.picture),
                 }
                 if existing and existing[1:-1] == tuple(values[c] for c in _CONTENT):
                     # Same content, differently written line (key order, spacing).
@@ -506,6 +576,12 @@ class Store:
                     )
                     counts.unchanged += 1
                     continue
+                # When the source says it changed the story, else when we saw it.
+                values["updated"] = (
+                    _stamp(record.updated)
+                    if record.updated and record.updated > record.published
+                    else (now if existing else None)
+                )
                 if existing:
                     self.db.execute(
                         "UPDATE article SET section_id = :section_id,"
@@ -514,9 +590,10 @@ class Store:
                         " body_text = :body_text, excerpt = :excerpt,"
                         " published = :published, tags = :tags,"
                         " source_url = :source_url, word_count = :word_count,"
-                        " checksum = :checksum, updated = :updated, index_pending = 1"
-                        " WHERE id = :id",
-                        {**values, "updated": now},
+                        " checksum = :checksum, updated = :updated,"
+                        " language = :language, picture = :picture,"
+                        " index_pending = 1 WHERE id = :id",
+                        values,
                     )
                     self.db.execute(
                         "DELETE FROM article_tag WHERE article_id = ?", (record.id,)
@@ -528,13 +605,20 @@ class Store:
                     self.db.execute(
                         "INSERT INTO article (id, slug, section_id, headline,"
                         " standfirst, byline, body_html, body_text, excerpt,"
-                        " published, tags, source_url, word_count, checksum)"
+                        " published, updated, tags, source_url, word_count, checksum,"
+                        " language, picture)"
                         " VALUES (:id, :slug, :section_id, :headline, :standfirst,"
                         " :byline, :body_html, :body_text, :excerpt, :published,"
-                        " :tags, :source_url, :word_count, :checksum)",
+                        " :updated, :tags, :source_url, :word_count, :checksum,"
+                        " :language, :picture)",
                         values,
                     )
+                    # Published again after it was taken off: its URL comes back.
+                    self.db.execute(
+                        "DELETE FROM removed_article WHERE id = ?", (record.id,)
+                    )
                     counts.added += 1
+                    counts.undated += record.undated
                 changed.add(section_tag(section_slugs[record.section]))
                 self.db.executemany(
                     "INSERT OR IGNORE INTO article_tag (tag, article_id) VALUES (?, ?)",
@@ -544,7 +628,7 @@ class Store:
                 "UPDATE section SET article_count ="
                 " (SELECT count(*) FROM article WHERE section_id = section.id)"
             )
-            if counts.added or counts.updated:
+            if counts.added or counts.updated or counts.removed:
                 self.db.execute(
                     "INSERT OR REPLACE INTO archive_meta (key, value)"
                     " VALUES ('changed_at', ?)",
@@ -555,6 +639,48 @@ class Store:
                     changed.add(NAV_TAG)
                 self._mark_changed(changed)
         return counts
+
+    def _remove(self, article_id: str, now: str, changed: set[str]) -> bool:
+        """Take one article off the site, leaving its URL to answer 410."""
+        row = self.db.execute(
+            "SELECT a.slug, s.slug FROM article a JOIN section s"
+            " ON s.id = a.section_id WHERE a.id = ?",
+            (article_id,),
+        ).fetchone()
+        if row is None:
+            return False
+        slug, section_slug = row
+        self.db.execute(
+            "INSERT OR REPLACE INTO removed_article (id, slug, section_slug, removed)"
+            " VALUES (?, ?, ?, ?)",
+            (article_id, slug, section_slug, now),
+        )
+        self.db.execute("DELETE FROM article WHERE id = ?", (article_id,))
+        changed.update((article_tag(article_id), section_tag(section_slug)))
+        return True
+
+    def removed(self, slug: str) -> bool:
+        """Tell whether an article with this slug was taken off the site."""
+        self.reads.add(ARCHIVE_TAG)
+        return (
+            self.db.execute(
+                "SELECT 1 FROM removed_article WHERE slug = ?", (slug,)
+            ).fetchone()
+            is not None
+        )
+
+    def removed_pending(self) -> list[str]:
+        """Return ids of removed articles the search index may still hold."""
+        rows = self.db.execute("SELECT id FROM removed_article WHERE index_pending")
+        return [row[0] for row in rows]
+
+    def mark_removals_indexed(self, ids: Iterable[str]) -> None:
+        """Record that the search index no longer holds these removed articles."""
+        with self._transaction():
+            self.db.executemany(
+                "UPDATE removed_article SET index_pending = 0 WHERE id = ?",
+                ((i,) for i in ids),
+            )
 
     def change_seq(self) -> int:
         """Return the number of the archive's latest change (0 before any)."""
@@ -602,6 +728,11 @@ class Store:
         ).fetchone()
         if row:
             return row[0]
+        # Names that differ only in case, punctuation or word order are one section.
+        wanted = section_key(name)
+        for section_id, existing in self.db.execute("SELECT id, name FROM section"):
+            if section_key(existing) == wanted:
+                return section_id
         slug = self._free_name("section", slugify(name))
         return self.db.execute(
             "INSERT INTO section (slug, name) VALUES (?, ?)", (slug, name)

@@ -1,0 +1,63 @@
+"""The one record every format builds: a dict in the import schema (README "Import
+format"), and the plain-text rules they share for headlines and standfirsts."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+from . import Entry
+from .jsonl import checksum
+
+_TAG = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
+_BLOCK = re.compile(r"</?(?:p|div|br|li|h[1-6]|blockquote|tr)\b[^>]*>", re.I)
+# What excerpts end with when they are only the start of the body.
+_TRAILER = re.compile(
+    r"\s*(?:\[?(?:…|\.\.\.|&hellip;)\]?|read more|continue reading|more)\W*$", re.I
+)
+HEADLINE_FROM_TEXT = 100  # characters of the text that name an untitled story
+
+
+def plain(markup: str | None) -> str | None:
+    """Return text without markup, its entities decoded once, its spaces collapsed."""
+    if markup is None:
+        return None
+    text = html.unescape(_TAG.sub(" ", _BLOCK.sub(" ", markup)))
+    return " ".join(text.split()) or None
+
+
+def headline(title: str | None, text: str | None) -> str | None:
+    """Return the headline, or the start of the text for an untitled story."""
+    found = plain(title)
+    if found or not text:
+        return found
+    words = " ".join(text.split())
+    if len(words) <= HEADLINE_FROM_TEXT:
+        return words or None
+    return words[:HEADLINE_FROM_TEXT].rsplit(" ", 1)[0].rstrip(",;:-–— ") + "…"
+
+
+def standfirst(summary: str | None, body_text: str | None) -> str | None:
+    """Return the summary as a standfirst, unless it is only the start of the body."""
+    found = plain(summary)
+    if not found:
+        return None
+    start = _TRAILER.sub("", found).rstrip(" .,;:")
+    body = " ".join((body_text or "").split())
+    if start and body.startswith(start):
+        return None
+    return found
+
+
+def entry(position: int, record: dict[str, Any]) -> Entry:
+    """Return an entry for a record, with the checksum of what it says."""
+    record = {key: value for key, value in record.items() if value not in (None, [])}
+    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False)
+    return Entry(position, record, checksum(canonical.encode("utf-8")))
+
+
+def skipped(position: int, reason: str) -> Entry:
+    """Return an entry for an item that is no story for readers, and why."""
+    return Entry(position, skipped=reason)

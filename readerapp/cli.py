@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import backup, integrity, sections
+from . import backup, following, integrity, sections
 from .extensions import cache, get_index, timezone
 from .importer import ImportFailed, Rules, catch_up, import_file
 from .locking import WriterBusy
@@ -22,6 +24,7 @@ from .locking import exclusive_writer as archive_lock
 from .models import Article, SaveCounts
 from .search import IndexBusy, IndexFull, IndexUnavailable
 from .sources import Reading
+from .sources.fetch import Fetcher, user_agent
 from .store import ArchiveDamaged, ArchiveFull, Store, open_store
 
 POOL_THRESHOLD = 1_000_000  # bytes of import files
@@ -402,6 +405,96 @@ def _advise_settings(folder: Path) -> None:
         )
 
 
+@click.command("pull")
+@click.argument("urls", nargs=-1)
+@click.option(
+    "--every",
+    metavar="INTERVAL",
+    help="Keep pulling every INTERVAL (10m, 1h, 90s) until stopped.",
+)
+@with_appcontext
+def pull_command(urls: tuple[str, ...], every: str | None) -> None:
+    """Fetch feeds and WordPress sites and import what is new or changed.
+
+    With no URL, pulls every source pulled before (`reader sources` lists them).
+    """
+    app = current_app._get_current_object()
+    wait = _interval(every) if every else None
+    while True:
+        reports = pull_round(app, list(urls))
+        if not reports:
+            click.echo("No sources yet: name a feed or a WordPress site to pull.")
+        for report in reports:
+            click.echo(_said(report))
+        if wait is None:
+            break
+        next_round = datetime.now() + timedelta(seconds=wait)
+        click.echo(f"Next pull at {next_round:%H:%M:%S} (Ctrl+C stops).", err=True)
+        time.sleep(wait)
+    if not all(report.ok for report in reports):
+        sys.exit(1)
+
+
+def _said(report: following.PullReport) -> str:
+    asked = f" ({report.requests} request{'s' * (report.requests != 1)})"
+    return f"{report.url}: {report.said}" + (asked if report.requests else "")
+
+
+def _interval(text: str) -> float:
+    try:
+        return following.interval(text)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--every") from None
+
+
+def pull_round(app: Flask, urls: list[str]) -> list[following.PullReport]:
+    """Pull the sources (all known ones when none are named), then index."""
+    with exclusive_writer(app):
+        store = open_archive(app)
+        try:
+            urls = urls or [source.url for source in store.sources()]
+            contact = f"; {app.config['SITE_URL']}" if app.config["SITE_URL"] else ""
+            fetcher = Fetcher(
+                timeout=float(app.config["PULL_TIMEOUT"]), agent=user_agent(contact)
+            )
+            reports = following.pull_sources(
+                store, urls, import_rules(app), source_reading(app), fetcher
+            )
+            if any(report.counts for report in reports):
+                _index_pending(store)
+        finally:
+            store.close()
+    return reports
+
+
+@click.command("sources")
+@click.option("--forget", metavar="URL", help="Stop following this source.")
+@with_appcontext
+def sources_command(forget: str | None) -> None:
+    """List the live sources `reader pull` follows, and how their last pull went."""
+    store = open_archive(current_app)
+    try:
+        if forget:
+            if not store.forget_source(forget):
+                raise click.ClickException(f"{forget} is not a source followed here")
+            click.echo(f"No longer following {forget}; its stories stay.")
+            return
+        sources = store.sources()
+    finally:
+        store.close()
+    if not sources:
+        click.echo(
+            "No sources yet: `reader pull URL` follows a feed or a WordPress site."
+        )
+        return
+    for source in sources:
+        last = f"{source.attempted:%Y-%m-%d %H:%M} UTC" if source.attempted else "never"
+        click.echo(f"{source.url}  ({source.kind})")
+        click.echo(f"    last pulled {last}: {source.outcome or ''}")
+        if source.not_before:
+            click.echo(f"    not before {source.not_before:%Y-%m-%d %H:%M} UTC")
+
+
 @click.command("serve")
 @click.option("--host", help="Interface to listen on.  [default: SERVE_HOST]")
 @click.option("--port", type=int, help="Port to listen on.  [default: SERVE_PORT]")
@@ -434,6 +527,12 @@ def serve_command(host: str | None, port: int | None, threads: int | None, demo:
         f"Serving on http://{host}:{port} with {threads} threads and up to"
         f" {connections} connections on {os.cpu_count()} cores (Ctrl+C stops)"
     )
+    if app.config["PULL_EVERY"]:
+        wait = _interval(app.config["PULL_EVERY"])
+        threading.Thread(
+            target=_follow, args=(app, wait), name="reader-pull", daemon=True
+        ).start()
+        click.echo(f"Pulling the live sources every {app.config['PULL_EVERY']}.")
     serve(
         app,
         host=host,
@@ -442,6 +541,20 @@ def serve_command(host: str | None, port: int | None, threads: int | None, demo:
         connection_limit=connections,
         ident="readerapp",
     )
+
+
+def _follow(app: Flask, wait: float) -> None:
+    """Pull the live sources every `wait` seconds, beside the site, until it stops."""
+    while True:
+        with app.app_context():
+            try:
+                lines = [_said(report) for report in pull_round(app, [])]
+            except click.ClickException as problem:
+                # Another import or reindex is running: the next round comes soon.
+                lines = [problem.format_message()]
+        for line in lines:
+            click.echo(f"{datetime.now():%H:%M:%S} pull: {line}", err=True)
+        time.sleep(wait)
 
 
 def serving_capacity(threads: int, connections: int) -> tuple[int, int]:
@@ -463,6 +576,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(check_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(pull_command)
+    app.cli.add_command(sources_command)
     app.cli.add_command(serve_command)
 
 

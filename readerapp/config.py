@@ -62,6 +62,11 @@ DEFAULTS: dict[str, Any] = {
     "SECTION_FALLBACK": "",
     # WordPress post types imported as stories besides "post" (custom types).
     "WORDPRESS_POST_TYPES": [],
+    # How often `reader serve` pulls the live sources in the background ("10m",
+    # "1h"); empty: it does not (run `reader pull --every 10m` beside it instead).
+    "PULL_EVERY": "",
+    # Seconds `reader pull` waits for a site to answer, each try.
+    "PULL_TIMEOUT": 20,
     # Pages and images the service worker keeps on a reader's device (saved stories
     # are extra); about 60 x 30 KB pages and 60 images of up to 200 KB: 14 MB at most.
     "OFFLINE_PAGES": 60,

@@ -53,7 +53,9 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 class ImportFailed(Exception):
     """An item of an import file is no valid article; nothing of the file was kept."""
 
-    def __init__(self, path: Path, line: int, reason: str, unit: str = "line") -> None:
+    def __init__(
+        self, path: Path | str, line: int, reason: str, unit: str = "line"
+    ) -> None:
         if not line:
             where = f"{path}"
         elif unit == "line":
@@ -240,7 +242,7 @@ def _parse_batch(batch: list[Entry], rules: Rules) -> list[Parsed | _Failure]:
 
 
 def read_records(
-    path: Path,
+    path: Path | str,
     source: Source,
     rules: Rules,
     stored_checksums: Callable[[list[str]], dict[str, str]],
@@ -283,7 +285,7 @@ def _parse_batches(
 
 
 def _changed_batches(
-    path: Path,
+    path: Path | str,
     source: Source,
     stored_checksums: Callable[[list[str]], dict[str, str]],
     counts: SaveCounts,
@@ -337,13 +339,14 @@ def import_source(
 ) -> SaveCounts:
     """Import a source's stories into the store in one transaction."""
     counts = SaveCounts()
-    records = read_records(Path(path), source, rules, store.checksums, counts, pool)
+    records = read_records(path, source, rules, store.checksums, counts, pool)
     counts.add(store.save(records))
     return counts
 
 
 def catch_up(store: Store, archive_index: ArchiveIndex) -> int:
-    """Bring the search index up to date with the archive; return how many changed.
+    """Bring the search index up to date with the archive; return how many articles
+    it added (removed ones are taken out too).
 
     Articles stay marked pending until the index has committed them, so a failure
     here loses nothing: the next import or reindex picks them up.
@@ -355,7 +358,7 @@ def catch_up(store: Store, archive_index: ArchiveIndex) -> int:
         archive_index.delete(removed)
     store.mark_removals_indexed(removed)
     if not pending:
-        return len(removed)
+        return 0
     indexed: list[str] = []
 
     def tracked() -> Iterator[Article]:
@@ -365,4 +368,4 @@ def catch_up(store: Store, archive_index: ArchiveIndex) -> int:
 
     archive_index.add(tracked(), expected=pending)
     store.mark_indexed(None if everything else indexed)
-    return len(indexed) + len(removed)
+    return len(indexed)

@@ -190,3 +190,18 @@ class Surroundings:
 class SectionRundown:
     section: Section
     articles: list[ArticleSummary]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """A live source `reader pull` follows, and what it knows of it since last time."""
+
+    url: str
+    kind: str  # "feed" or "wordpress"
+    # Validators, cursors and counts: what the next pull asks with (a JSON object).
+    state: dict
+    added: datetime
+    attempted: datetime | None = None
+    succeeded: datetime | None = None
+    outcome: str | None = None  # what the last pull did, in words
+    not_before: datetime | None = None  # the site asked us to wait until then

@@ -23,6 +23,7 @@ from .models import (
     Picture,
     SaveCounts,
     Section,
+    SourceState,
 )
 from .sections import key as section_key
 from .text import slugify
@@ -177,6 +178,22 @@ def _article(row: Sequence) -> Article:
         section=Section(slug=row[12], name=row[13]),
         language=row[14],
         picture=Picture(**json.loads(row[15])) if row[15] else None,
+    )
+
+
+_SOURCE_COLUMNS = "url, kind, state, added, attempted, succeeded, outcome, not_before"
+
+
+def _source(row: Sequence) -> SourceState:
+    return SourceState(
+        url=row[0],
+        kind=row[1],
+        state=json.loads(row[2]),
+        added=datetime.fromisoformat(row[3]),
+        attempted=_datetime(row[4]),
+        succeeded=_datetime(row[5]),
+        outcome=row[6],
+        not_before=_datetime(row[7]),
     )
 
 
@@ -658,6 +675,66 @@ class Store:
         self.db.execute("DELETE FROM article WHERE id = ?", (article_id,))
         changed.update((article_tag(article_id), section_tag(section_slug)))
         return True
+
+    def source(self, url: str) -> SourceState | None:
+        """Return a live source `reader pull` follows, or None."""
+        row = self.db.execute(
+            f"SELECT {_SOURCE_COLUMNS} FROM source WHERE url = ?", (url,)
+        ).fetchone()
+        return _source(row) if row else None
+
+    def sources(self) -> list[SourceState]:
+        """Return every live source, in the order they were added."""
+        rows = self.db.execute(
+            f"SELECT {_SOURCE_COLUMNS} FROM source ORDER BY added, url"
+        )
+        return [_source(row) for row in rows]
+
+    def record_pull(
+        self,
+        url: str,
+        kind: str,
+        state: dict,
+        outcome: str,
+        succeeded: bool,
+        not_before: datetime | None = None,
+    ) -> None:
+        """Record what a pull of a source did, and what the next one starts from."""
+        now = _stamp(datetime.now(UTC))
+        with self._transaction():
+            self.db.execute(
+                "INSERT INTO source (url, kind, state, added, attempted, succeeded,"
+                " outcome, not_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (url) DO UPDATE SET kind = excluded.kind,"
+                " state = excluded.state, attempted = excluded.attempted,"
+                " succeeded = coalesce(excluded.succeeded, source.succeeded),"
+                " outcome = excluded.outcome, not_before = excluded.not_before",
+                (
+                    url,
+                    kind,
+                    json.dumps(state, sort_keys=True),
+                    now,
+                    now,
+                    now if succeeded else None,
+                    outcome,
+                    _stamp(not_before) if not_before else None,
+                ),
+            )
+
+    def forget_source(self, url: str) -> bool:
+        """Stop following a source (its stories stay); tell whether it was followed."""
+        with self._transaction():
+            return (
+                self.db.execute("DELETE FROM source WHERE url = ?", (url,)).rowcount > 0
+            )
+
+    def ids_starting(self, prefix: str) -> set[str]:
+        """Return the ids of the articles whose id starts with prefix."""
+        rows = self.db.execute(
+            "SELECT id FROM article WHERE id >= ? AND id < ?",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return {row[0] for row in rows}
 
     def removed(self, slug: str) -> bool:
         """Tell whether an article with this slug was taken off the site."""

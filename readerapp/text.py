@@ -8,7 +8,7 @@ import re
 import unicodedata
 from urllib.parse import urljoin, urlsplit
 
-_NON_WORD = re.compile(r"[^a-z0-9]+")
+_HYPHENS = re.compile(r"-{2,}")
 # Attribute values may hold ">", so a tag is matched with its quoted values.
 _TAG = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
 _BLOCK_END = re.compile(
@@ -39,11 +39,22 @@ SLUG_MAX = 80
 
 
 def slugify(text: str) -> str:
-    """Return a lowercase ASCII slug of text, at most SLUG_MAX characters."""
-    ascii_text = (
-        unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    )
-    slug = _NON_WORD.sub("-", ascii_text.lower()).strip("-")
+    """Return a lowercase slug of text, at most SLUG_MAX characters.
+
+    Latin letters lose their accents ("Café" is "cafe"); the letters of other
+    scripts stay as they are ("Новости" is "новости"), as WordPress keeps them,
+    rather than vanishing and leaving a story in Russian a slug of "article".
+    """
+    kept = []
+    for char in unicodedata.normalize("NFKC", text).lower():
+        base = unicodedata.normalize("NFKD", char)[0]
+        if base.isascii():
+            kept.append(base if base.isalnum() else "-")
+        elif unicodedata.category(char).startswith("M"):
+            continue  # vowel signs and other marks belong to the letter before
+        else:
+            kept.append(char if char.isalnum() else "-")
+    slug = _HYPHENS.sub("-", "".join(kept)).strip("-")
     if len(slug) > SLUG_MAX:
         slug = slug[:SLUG_MAX].rsplit("-", 1)[0]
     return slug or "article"
@@ -153,3 +164,23 @@ def description(standfirst: str | None, body_text: str, limit: int = 160) -> str
     if standfirst:
         return standfirst
     return excerpt(body_text.split("\n", 1)[0], limit)
+
+
+# Languages written right to left (primary subtags), and scripts that are.
+_RTL_LANGUAGES = frozenset(
+    {"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ku", "nqo", "ps", "sd",
+     "syr", "ug", "ur", "yi"}
+)  # fmt: skip
+_RTL_SCRIPTS = frozenset({"arab", "hebr", "syrc", "thaa", "nkoo", "adlm", "rohg"})
+
+
+def is_right_to_left(language: str) -> bool:
+    """Tell whether a language tag names a language (or script) written right to left.
+
+    A script subtag decides when there is one: "ku-Latn" is Kurdish in Latin letters.
+    """
+    parts = language.lower().split("-")
+    scripts = [part for part in parts[1:] if len(part) == 4 and part.isalpha()]
+    if scripts:
+        return scripts[0] in _RTL_SCRIPTS
+    return parts[0] in _RTL_LANGUAGES

@@ -182,4 +182,8 @@ def _json_item(entry: FeedEntry) -> dict:
         item["authors"] = [{"name": entry.author}]
     if article.source_url:
         item["external_url"] = article.source_url
+    if article.picture:
+        item["image"] = article.picture.url
+    if article.language:
+        item["language"] = article.language
     return item

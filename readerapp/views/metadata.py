@@ -96,7 +96,12 @@ def for_article(article: Article) -> PageMetadata:
     section_url = absolute_url("news.section", section_slug=article.section.slug)
     description = text.description(article.standfirst, article.body_text)
     found = text.first_image(article.body_html)
-    image = (urljoin(url, found[0]), found[1] or article.headline) if found else None
+    if article.picture:
+        image = (article.picture.url, article.picture.alt or article.headline)
+    elif found:
+        image = (urljoin(url, found[0]), found[1] or article.headline)
+    else:
+        image = None
     credit = source_credit(article.source_url)
     if article.byline:
         author = {"@type": "Person", "name": article.byline}
@@ -118,7 +123,7 @@ def for_article(article: Article) -> PageMetadata:
         "publisher": _publisher(),
         "articleSection": article.section.name,
         "wordCount": article.word_count,
-        "inLanguage": current_app.config["SITE_LANGUAGE"],
+        "inLanguage": article.language or current_app.config["SITE_LANGUAGE"],
         "isAccessibleForFree": True,
     }
     if image:

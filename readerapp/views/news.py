@@ -91,7 +91,8 @@ def article(section_slug: str, article_slug: str):
     store = get_store()
     found = store.article(article_slug)
     if found is None:
-        abort(404)
+        # A story its source no longer publishes is gone, not missing.
+        abort(410 if store.removed(article_slug) else 404)
     if found.section.slug != section_slug:
         # The article moved section on a re-import: its old address still works.
         return redirect(
@@ -178,7 +179,7 @@ def register_errors(app: Flask) -> None:
             # A Host header no URL can be built for (BadHost): the friendly page is
             # made of links, so send Werkzeug's plain one.
             return error.get_response()
-        sections = get_store().sections() if error.code == 404 else []
+        sections = get_store().sections() if error.code in (404, 410) else []
         page = render_template("error.html", error=error, sections=sections)
         # Retry-After, Allow and the like travel with the friendly page.
         headers = [(k, v) for k, v in error.get_headers() if k != "Content-Type"]

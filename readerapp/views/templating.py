@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(rfc3339)
     app.add_template_filter(rfc822)
     app.add_template_filter(reading_minutes)
+    app.add_template_filter(text.is_right_to_left, "right_to_left")
     app.add_template_global(source_credit)
     app.add_template_global(absolute_url)
     app.add_template_global(absolute_article_url)

@@ -161,8 +161,6 @@ def parse_record(
             raise _Invalid(f"'{field}' must be {names.get(kind, 'a string')}")
     if raw.get("published") is None and raw.get("undated") is not True:
         raise _Invalid("missing required field 'published'")
-    if raw.get("section") is None and not raw.get("categories"):
-        raise _Invalid("missing required field 'section'")
     if not _ID.match(raw["id"]):
         raise _Invalid("'id' must be 1-300 printable characters, no spaces")
     tags = _strings(raw, "tags")

@@ -582,7 +582,10 @@ class Store:
                     "source_url": record.source_url,
                     "word_count": record.word_count,
                     "checksum": record.checksum,
-                    "language": record.language,
+                    # A source that names no language (a REST answer) keeps the
+                    # one another (the export) named: it is no change.
+                    "language": record.language
+                    or (existing[1 + _CONTENT.index("language")] if existing else ""),
                     "picture": _picture_json(record.picture),
                 }
                 if existing and existing[1:-1] == tuple(values[c] for c in _CONTENT):

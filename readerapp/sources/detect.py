@@ -12,7 +12,14 @@ _OURS = {"id", "section", "headline", "body_html", "published"}
 _NINJS = {
     "uri", "versioncreated", "versionCreated", "headline", "headlines", "body_text",
     "body_html", "bodies", "byline", "by", "firstcreated", "firstCreated",
+    # What an event, a picture or a planning item has instead of a headline.
+    "type", "pubstatus", "pubStatus", "renditions", "associations", "eventDetails",
 }  # fmt: skip
+# How APIs say no, besides WordPress's {"code", "message", "data"}: {"error": …},
+# {"errors": […]}, {"message": …, "status"/"statusCode": …}, RFC 9457 problems.
+_ERROR_KEYS = ("error", "errors", "message", "detail", "title")
+_STATUS = ("status", "statusCode", "status_code", "code")
+_WITH_MESSAGE = {*_STATUS, "documentation_url"}  # GitHub's
 _ROOT = re.compile(rb"<(?![?!])(?:[\w.-]+:)?([\w.-]+)")
 _HTML = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<!doctype\s+html|^\s*<html[\s>]", re.I | re.S
@@ -95,9 +102,30 @@ def shape(value: Any) -> str:
             raise NotASource("is one JSON Lines record spread over lines: one a line")
     if isinstance(value, list) and not value:
         return "empty"
+    if isinstance(value, dict) and (reason := _api_error(value)):
+        raise NotASource(f"is an API error, not stories: {reason}")
     raise NotASource(
         "is JSON, but not a JSON Feed, WordPress REST answer or IPTC ninjs document"
     )
+
+
+def _api_error(value: dict) -> str | None:
+    """Return what an API's error answer says, if the object is one."""
+    keys = set(value)
+    said_why = {"message", "detail"} & keys
+    if not ({"error", "errors"} & keys or (said_why and keys & _WITH_MESSAGE)):
+        return None
+    said: Any = value
+    for _ in range(4):  # {"error": {"errors": [{"message": …}]}} and the like
+        if isinstance(said, list):
+            said = said[0] if said else None
+        elif isinstance(said, dict):
+            said = next((said[k] for k in _ERROR_KEYS if said.get(k)), None)
+        else:
+            break
+    reason = said[:200] if isinstance(said, str) else "no reason given"
+    status = next((k for k in map(str, map(value.get, _STATUS)) if k.isdigit()), None)
+    return f"{reason} (status {status})" if status else reason
 
 
 def _is_wordpress_post(value: dict) -> bool:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from . import Entry, Reading, Source, SourceError, detect, read_document
 from .fetch import Answer, Fetcher, FetchFailed
@@ -124,10 +124,10 @@ def _wordpress(
     reading: Reading,
     known_ids: Callable[[str], set[str]],
 ) -> Pulled:
-    from . import wp_rest
+    from . import wordpress, wp_rest
 
     posts = urljoin(api if api.endswith("/") else api + "/", "wp/v2/posts")
-    prefix = f"wp:{urlsplit(url).hostname}:"
+    prefix = wordpress.story_id(wordpress.site_host(url), "")
     cursor = state.get("modified")
     changed, newest, total = _changed_posts(posts, cursor, fetcher)
     stored = known_ids(prefix)

@@ -24,7 +24,8 @@ def plain(markup: str | None) -> str | None:
     """Return text without markup, its entities decoded once, its spaces collapsed."""
     if markup is None:
         return None
-    text = html.unescape(_TAG.sub(" ", _BLOCK.sub(" ", markup)))
+    # Blocks part words; inline tags do not ("<a>Blackmon</a>, for").
+    text = html.unescape(_TAG.sub("", _BLOCK.sub(" ", markup)))
     return " ".join(text.split()) or None
 
 
@@ -49,6 +50,33 @@ def standfirst(summary: str | None, body_text: str | None) -> str | None:
     if start and body.startswith(start):
         return None
     return found
+
+
+_BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+
+
+def paragraphs(text: str) -> str:
+    """Return plain text as HTML paragraphs: between blank lines, else a line each."""
+    parts = _BLANK_LINE.split(text) if _BLANK_LINE.search(text) else text.splitlines()
+    words = (" ".join(part.split()) for part in parts)
+    return "".join(f"<p>{html.escape(part)}</p>" for part in words if part)
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """Return text cut at a word to at most `limit` characters, "…" marking the cut.
+
+    Sources overrun our limits now and then; one long field must not reject a file.
+    """
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:-–— ") + "…"
+
+
+def language(value: str | None) -> str | None:
+    """Return a language tag from a source's language or locale (`en_US` → `en-US`)."""
+    tag = (value or "").strip().replace("_", "-")
+    return tag if _LANGUAGE.match(tag) else None
 
 
 def entry(position: int, record: dict[str, Any]) -> Entry:

@@ -3,14 +3,18 @@
 Nothing here fetches or expands anything a document points to. A document that
 declares entities (the way to an entity-expansion bomb or to a file or URL read
 through an external entity) is refused whole; a DOCTYPE that only names a DTD, as
-old RSS feeds do, is allowed and never loaded.
+old RSS feeds do, is allowed and never loaded. HTML's named characters (&eacute;),
+which RSS 0.91's DTD declares, are read as what they always name; any other entity
+a document uses without declaring it is refused.
 """
 
 from __future__ import annotations
 
 import codecs
+import copy
 import re
 from collections.abc import Iterator
+from html.entities import name2codepoint
 from typing import IO
 
 from lxml import etree
@@ -30,6 +34,16 @@ _BOMS = (
 # these bytes never occur inside a multi-byte character.
 _FORBIDDEN_BYTES = bytes(range(9)) + b"\x0b\x0c" + bytes(range(14, 32))
 _STRIP = bytes.maketrans(b"", b"")
+# HTML's named characters (&eacute;, &nbsp;), which RSS 0.91's DTD declares and
+# feeds use without declaring: read as the characters they always name, so that
+# no DTD need be fetched for them. XML's own five are left to the parser.
+_HTML_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
+_HTML_CHARACTERS = {
+    name: chr(point)
+    for name, point in name2codepoint.items()
+    if name not in ("amp", "lt", "gt", "quot", "apos")
+}
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 class XMLRefused(ValueError):
@@ -68,40 +82,74 @@ def decode(data: bytes, charset: str | None = None) -> str:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             pass
+    codecs_named = []
     for name in names:
-        if not name:
-            continue
         try:
-            return data.decode(_python_codec(name))
-        except (LookupError, UnicodeDecodeError):
+            codecs_named.append(_python_codec(name) if name else None)
+        except LookupError:
             continue
+    for codec in codecs_named:
+        if codec:
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError:
+                continue
+    # A stray bad byte in a GB18030 or KOI8-R document costs one character, not
+    # the whole text; a document that says UTF-8 and is not is windows-1252.
+    for codec in codecs_named:
+        if codec and codec != "utf-8":
+            return data.decode(codec, errors="replace")
     return data.decode("windows-1252", errors="replace")
 
 
-def _python_codec(name: str) -> str:
-    """Return Python's codec for an encoding label, reading ISO-8859-1 as cp1252.
+# Labels that browsers and feed readers read as a larger encoding (the WHATWG
+# Encoding Standard): real "ISO-8859-1" feeds use windows-1252's curly quotes and
+# euro, and real "GB2312" ones GBK's characters, which GB18030 includes.
+_SUPERSETS = {
+    "windows-1252": ("iso-8859-1", "iso8859-1", "latin-1", "latin1", "l1",
+                     "us-ascii", "ascii", "cp819"),
+    "gb18030": ("gb2312", "gbk", "x-gbk", "cp936", "chinese", "csgb2312",
+                "gb_2312", "gb_2312-80", "iso-ir-58"),
+    "cp949": ("euc-kr", "ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "korean",
+              "csksc56011987", "windows-949"),
+    "cp932": ("shift_jis", "shift-jis", "sjis", "ms_kanji", "x-sjis", "csshiftjis",
+              "windows-31j"),
+    "big5hkscs": ("big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5"),
+    "windows-1254": ("iso-8859-9", "iso8859-9", "latin5", "l5"),
+    "cp874": ("tis-620", "iso-8859-11", "iso8859-11", "windows-874"),
+}  # fmt: skip
+_LABELS = {label: codec for codec, labels in _SUPERSETS.items() for label in labels}
 
-    Browsers and feed readers read Latin-1 labels as windows-1252 (the WHATWG
-    Encoding Standard): real "ISO-8859-1" feeds use its curly quotes and euro.
-    """
+
+def _python_codec(name: str) -> str:
+    """Return Python's codec for an encoding label, as browsers read the label."""
     name = name.strip().lower()
-    if name in ("iso-8859-1", "iso8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
-        return "windows-1252"
-    return codecs.lookup(name).name
+    return _LABELS.get(name) or codecs.lookup(name).name
 
 
 def parse(data: bytes, charset: str | None = None) -> Element:
     """Parse a whole document (a feed); raise XMLRefused if it is not safe XML."""
     text = decode(data.lstrip(), charset).lstrip("\ufeff \t\r\n")
-    body = (
-        _without_declaration(text).encode("utf-8").translate(_STRIP, _FORBIDDEN_BYTES)
-    )
+    text = _HTML_ENTITY.sub(_html_character, _without_declaration(text))
+    body = text.encode("utf-8").translate(_STRIP, _FORBIDDEN_BYTES)
     try:
         root = etree.fromstring(body, _parser(encoding="utf-8"))
     except etree.XMLSyntaxError as error:
         raise XMLRefused(_described(error)) from None
     _refuse_entities(root)
+    # With a DOCTYPE naming an outside DTD, the parser keeps a reference to an
+    # entity it cannot know as a node: only fetching that DTD could expand it.
+    reference = next(root.iter(etree.Entity), None)
+    if reference is not None:
+        raise XMLRefused(
+            f"uses the entity {reference.text}, which only its DTD could define;"
+            " DTDs are never fetched, so it is refused"
+        )
     return root
+
+
+def _html_character(match: re.Match[str]) -> str:
+    return _HTML_CHARACTERS.get(match[1], match[0])
 
 
 def _without_declaration(text: str) -> str:
@@ -194,3 +242,35 @@ def inner_xml(element: Element) -> str:
 def local_name(element: Element) -> str:
     """Return an element's tag without its namespace."""
     return etree.QName(element).localname
+
+
+def inner_html(element: Element) -> str:
+    """Return an element's content as HTML without namespaces (Atom's XHTML)."""
+    content = copy.deepcopy(element)
+    for node in content.iter():
+        if isinstance(node.tag, str):
+            node.tag = etree.QName(node).localname
+            for name in [name for name in node.attrib if name.startswith("{")]:
+                del node.attrib[name]
+    etree.cleanup_namespaces(content)
+    parts = [_escaped(content.text or "")]
+    for child in content:
+        parts.append(
+            etree.tostring(child, encoding="unicode", method="html", with_tail=True)
+        )
+    return "".join(parts)
+
+
+def _escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def language(element: Element) -> str | None:
+    """Return the xml:lang in force at an element (its own or an ancestor's)."""
+    node: Element | None = element
+    while node is not None:
+        value = node.get(XML_LANG)
+        if value is not None:
+            return value.strip() or None
+        node = node.getparent()
+    return None

@@ -81,34 +81,30 @@ def source_reading(app: Flask) -> Reading:
     )
 
 
-def _files(paths: Iterable[Path]) -> list[Path]:
-    """Return the files named, and those in the folders named (REST pages), sorted."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.is_file()))
-        else:
-            found.append(path)
-    return found
+def _size(path: Path) -> int:
+    """Return the bytes of a file, or of the files in a folder (0 if missing)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    return path.stat().st_size if path.exists() else 0
 
 
 def run_import(
     paths: Iterable[Path], rules: Rules | None = None
 ) -> tuple[SaveCounts, list[ImportFailed]]:
     """Import each file all-or-nothing, then bring the search index up to date."""
-    paths = _files(paths)
+    paths = list(paths)
     rules = rules or import_rules(current_app)
     reading = source_reading(current_app)
     total = SaveCounts()
     failures: list[ImportFailed] = []
     store = open_archive(current_app)
     workers = current_app.config["IMPORT_WORKERS"] or os.cpu_count() or 1
-    big = sum(p.stat().st_size for p in paths if p.exists()) > POOL_THRESHOLD
+    big = sum(_size(path) for path in paths) > POOL_THRESHOLD
     # Sanitising dominates an import; a small one is quicker without a pool.
     pool = ProcessPoolExecutor(workers) if workers > 1 and big else None
     try:
         for path in paths:
-            size = path.stat().st_size if path.exists() else 0
+            size = _size(path)
             with click.progressbar(
                 length=size, label=f"Importing {path.name}", file=sys.stderr
             ) as bar:

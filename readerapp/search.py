@@ -42,6 +42,10 @@ MAX_QUERY_WORDS = 32
 SNIPPET_CHARS = 220
 SUGGESTION_LIMIT = 8
 PARALLEL_BUILD = 2000
+# Postings each index writer holds in memory before spilling them to sorted runs on
+# disk. 256 MB made a large import's memory grow with its size (369 MiB for 34k
+# stories against 93 for 3.4k) for no speed at all: bench/import_formats.py.
+POOL_MB = 32
 # "Did you mean" costs a spelling lookup per word, so it runs only when results are
 # thin, and only for words this rare in the archive.
 FEW_RESULTS = 20
@@ -691,7 +695,7 @@ def _write(
     options = {"procs": procs, "multisegment": True} if procs > 1 else {}
     try:
         # Uncompounded segments let new searchers map files instead of copying them.
-        writer = ix.writer(limitmb=256, compound=False, **options)
+        writer = ix.writer(limitmb=POOL_MB, compound=False, **options)
     except index.LockError:
         raise IndexBusy("another process is writing the search index") from None
     count = 0

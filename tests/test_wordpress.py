@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -571,3 +572,13 @@ def test_bylines_join_co_authors_as_a_sentence():
     assert wordpress.byline(["A", None, "A"]) == "A"
     assert wordpress.byline(["A", "B"]) == "A and B"
     assert wordpress.byline(["A", "B", "C"]) == "A, B and C"
+
+
+def test_a_folder_is_one_source_and_a_bad_page_keeps_all_of_it_out(site, tmp_path):
+    folder = tmp_path / "rest"
+    shutil.copytree(WP / "rest", folder)
+    page = folder / "posts-page-2.json"
+    page.write_text(page.read_text(encoding="utf-8")[:-40], encoding="utf-8")
+    output = imported(site, folder)
+    assert f"{folder}: posts-page-2.json: is not valid JSON" in output
+    assert rows(site, "SELECT count(*) FROM article") == [(0,)]

@@ -13,7 +13,7 @@ import importlib
 import io
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from pathlib import Path
 from typing import IO, Any
@@ -68,7 +68,13 @@ class SourceError(Exception):
 def open_source(
     path: Path, reading: Reading, on_bytes: Callable[[int], None] | None = None
 ) -> Source:
-    """Recognise a file's format by its content and return its entries."""
+    """Recognise a file's format by its content and return its entries.
+
+    A folder (REST answers saved page by page, say) is one source: its files in
+    name order, all imported or none.
+    """
+    if path.is_dir():
+        return _folder(path, reading, on_bytes)
     try:
         with _open(path) as stream:
             head = stream.read(HEAD_BYTES)
@@ -83,6 +89,35 @@ def open_source(
         return _Counted(_open(path), on_bytes)
 
     return _reader(kind, stream, reading)
+
+
+def _folder(
+    folder: Path, reading: Reading, on_bytes: Callable[[int], None] | None
+) -> Source:
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+    )
+    if not files:
+        raise SourceError("is an empty folder")
+    first = open_source(files[0], reading, on_bytes)
+
+    def entries() -> Iterator[Entry]:
+        position = 0
+        for path in files:
+            unit = "item"
+            try:
+                source = (
+                    first if path == files[0] else open_source(path, reading, on_bytes)
+                )
+                unit = source.unit
+                for entry in source.entries:
+                    position += 1
+                    yield replace(entry, position=position)
+            except SourceError as error:
+                where = f"{unit} {error.position}: " if error.position else ""
+                raise SourceError(f"{path.name}: {where}{error.reason}") from None
+
+    return Source(f"{first.format} ({len(files)} files)", "item", entries())
 
 
 def read_document(data: bytes, reading: Reading) -> Source:

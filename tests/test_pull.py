@@ -352,13 +352,17 @@ def test_serve_can_follow_its_sources_in_the_background(tmp_path, newsroom, make
     newsroom.feed_items.append(feed_item(newsroom, 2))
     newsroom.feed_version = 2
     port = free_port()
-    process = subprocess.Popen(
-        [READER, "serve", "--port", str(port), "--threads", "2"],
-        env=environment(tmp_path, PULL_EVERY="1s"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # A file, not a pipe, so the report can be read while the server runs: the
+    # story is on the page as soon as it is stored, before the round reports.
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [READER, "serve", "--port", str(port), "--threads", "2"],
+            env=environment(tmp_path, PULL_EVERY="1s"),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     try:
         wait_for(f"http://127.0.0.1:{port}/", process)
         import urllib.request
@@ -368,8 +372,8 @@ def test_serve_can_follow_its_sources_in_the_background(tmp_path, newsroom, make
                 return "Tide report 2" in page.read().decode()
 
         wait_until(published)
+        wait_until(lambda: f"pull: {url}: 1 added" in log.read_text())
     finally:
         process.terminate()
-        output = process.communicate(timeout=10)[0]
-    assert "Pulling the live sources every 1s." in output
-    assert f"pull: {url}: 1 added" in output
+        process.wait(timeout=10)
+    assert "Pulling the live sources every 1s." in log.read_text()

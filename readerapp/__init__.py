@@ -14,6 +14,7 @@ from . import (
     cli,
     config,
     extensions,
+    media,
     pagecache,
     security,
     views,
@@ -38,4 +39,5 @@ def create_app(
     views.register(app)
     cli.init_app(app)
     pagecache.init_app(app)
+    media.init_app(app)
     return app

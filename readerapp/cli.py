@@ -16,7 +16,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import backup, following, integrity, sections
+from . import backup, collecting, following, integrity, sections
 from .extensions import cache, get_index, timezone
 from .importer import ImportFailed, Rules, catch_up, import_file
 from .locking import WriterBusy
@@ -130,6 +130,7 @@ def run_import(
             pool.shutdown()
             pool = None
         _index_pending(store)
+        collect_pictures(current_app, store)
     finally:
         store.close()
         if pool:
@@ -212,6 +213,111 @@ def summary(counts: SaveCounts, rejected: int) -> str:
             f"Dated when imported, having no date of their own: {counts.undated}."
         )
     return "\n".join(lines)
+
+
+def collect_pictures(
+    app: Flask, store: Store, retry_refused: bool = False
+) -> collecting.Collected:
+    """Fetch and keep the pictures stories show that are not kept yet; say how it
+    went. The stories are published already: a failure here loses none of them."""
+    if not app.config["FETCH_PICTURES"]:
+        return collecting.Collected()
+    hosts = frozenset(app.config["PICTURE_ALLOWED_HOSTS"])
+    fetcher = Fetcher(
+        timeout=float(app.config["PICTURE_TIMEOUT"]),
+        attempts=1,
+        agent=_agent(app),
+        public_only=True,
+        allowed_hosts=hosts,
+    )
+    try:
+        collected = collecting.collect_pictures(
+            store,
+            app.extensions["media"],
+            fetcher,
+            int(app.config["PICTURE_MAX_BYTES"]),
+            retry_refused,
+        )
+    except OSError as error:
+        click.secho(
+            f"warning: pictures not kept ({error}); the stories are published, and"
+            " the next run fetches their pictures",
+            fg="yellow",
+            err=True,
+        )
+        return collecting.Collected()
+    if collected.kept or collected.failed:
+        line = f"Pictures: {collected.kept} kept"
+        if collected.failed:
+            line += (
+                f", {len(collected.failed)} failed (their stories are published;"
+                " `reader pictures` says why)"
+            )
+        click.echo(line + ".", err=True)
+    return collected
+
+
+def _agent(app: Flask) -> str:
+    contact = f"; {app.config['SITE_URL']}" if app.config["SITE_URL"] else ""
+    return user_agent(contact)
+
+
+@click.command("pictures")
+@click.option(
+    "--retry",
+    is_flag=True,
+    help="Fetch again every missing picture, those refused before included.",
+)
+@click.option(
+    "--prune", is_flag=True, help="Remove the pictures no story shows any more."
+)
+@with_appcontext
+def pictures_command(retry: bool, prune: bool) -> None:
+    """Report the pictures kept on the site and those missing, and why."""
+    app = current_app._get_current_object()
+    folder = app.extensions["media"]
+    if retry or prune:
+        with exclusive_writer(app):
+            store = open_archive(app)
+            try:
+                if retry:
+                    collect_pictures(app, store, retry_refused=True)
+                if prune:
+                    unused = store.unused_pictures()
+                    store.forget_pictures(unused)
+                    for digest in unused:
+                        folder.remove(digest)
+                    click.echo(f"Removed {len(unused)} pictures no story shows.")
+            finally:
+                store.close()
+    store = open_archive(app)
+    try:
+        report = store.picture_report()
+    finally:
+        store.close()
+    originals, renditions = folder.usage()
+    click.echo(
+        f"Kept: {report.kept:,} pictures in {folder.root}"
+        f" ({originals / 2**20:,.1f} MB of originals,"
+        f" {renditions / 2**20:,.1f} MB of renditions made for readers)"
+    )
+    if report.unused:
+        click.echo(
+            f"Shown by no story: {report.unused:,} (`reader pictures --prune`"
+            " removes them)"
+        )
+    if not report.missing:
+        click.echo("Missing: none.")
+        return
+    click.echo(f"Missing: {len(report.missing):,}")
+    for missing in report.missing:
+        if missing.problem is None:
+            why = "not fetched yet: the next import or pull fetches it"
+        elif missing.refused:
+            why = f"{missing.problem} (not asked for again; --retry does)"
+        else:
+            why = f"{missing.problem} (asked for again on the next run)"
+        click.echo(f"  {missing.url}\n      {why}")
 
 
 @click.command("reindex")
@@ -449,15 +555,15 @@ def pull_round(app: Flask, urls: list[str]) -> list[following.PullReport]:
         store = open_archive(app)
         try:
             urls = urls or [source.url for source in store.sources()]
-            contact = f"; {app.config['SITE_URL']}" if app.config["SITE_URL"] else ""
             fetcher = Fetcher(
-                timeout=float(app.config["PULL_TIMEOUT"]), agent=user_agent(contact)
+                timeout=float(app.config["PULL_TIMEOUT"]), agent=_agent(app)
             )
             reports = following.pull_sources(
                 store, urls, import_rules(app), source_reading(app), fetcher
             )
             if any(report.counts for report in reports):
                 _index_pending(store)
+            collect_pictures(app, store)
         finally:
             store.close()
     return reports
@@ -574,6 +680,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(restore_command)
     app.cli.add_command(pull_command)
     app.cli.add_command(sources_command)
+    app.cli.add_command(pictures_command)
     app.cli.add_command(serve_command)
 
 

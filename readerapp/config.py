@@ -67,6 +67,21 @@ DEFAULTS: dict[str, Any] = {
     "PULL_EVERY": "",
     # Seconds `reader pull` waits for a site to answer, each try.
     "PULL_TIMEOUT": 20,
+    # Whether imports and pulls fetch the pictures stories show, to keep and serve
+    # them; false: a text-only site (stories show no pictures).
+    "FETCH_PICTURES": True,
+    # Folder of the pictures kept on the site (originals and their renditions);
+    # empty: a "media" folder beside the archive.
+    "MEDIA_DIR": "",
+    # Hosts (or host:port) whose pictures are fetched although their addresses are
+    # private or loopback, e.g. a newsroom's intranet picture desk; no other
+    # private address is ever fetched (picture URLs come from stories: untrusted).
+    "PICTURE_ALLOWED_HOSTS": [],
+    # Seconds an import waits for a picture host to answer; a picture that fails
+    # is fetched on the next run, and its story is published meanwhile.
+    "PICTURE_TIMEOUT": 10,
+    # Largest picture file fetched, in bytes.
+    "PICTURE_MAX_BYTES": 20 * 1024 * 1024,
     # Pages and images the service worker keeps on a reader's device (saved stories
     # are extra); about 60 x 30 KB pages and 60 images of up to 200 KB: 14 MB at most.
     "OFFLINE_PAGES": 60,
@@ -86,7 +101,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 ENV_PREFIX = "READERAPP"
-PATH_KEYS = ("DATABASE", "INDEX_DIR", "DEMO_DIR", "SECTION_MAP")
+PATH_KEYS = ("DATABASE", "INDEX_DIR", "DEMO_DIR", "SECTION_MAP", "MEDIA_DIR")
 
 
 def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
@@ -96,8 +111,14 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config.from_prefixed_env(ENV_PREFIX)
     app.config.from_mapping(overrides or {})
     for key in PATH_KEYS:
-        if app.config[key] or key != "SECTION_MAP":
+        if app.config[key] or key not in ("SECTION_MAP", "MEDIA_DIR"):
             app.config[key] = Path(app.config[key])
+    app.config["MEDIA_DIR"] = app.config["MEDIA_DIR"] or (
+        app.config["DATABASE"].parent / "media"
+    )
+    hosts = app.config["PICTURE_ALLOWED_HOSTS"]
+    if isinstance(hosts, str):  # from the environment: "a.example, 10.0.0.5:8080"
+        app.config["PICTURE_ALLOWED_HOSTS"] = hosts.replace(",", " ").split()
     app.config["SITE_URL"] = site_url(app.config["SITE_URL"])
 
 

@@ -7,7 +7,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,14 @@ from .search import ArchiveIndex
 from .sections import SectionMap
 from .sources import Entry, Reading, Source, SourceError, open_source
 from .store import Store
-from .text import excerpt, html_to_text, slugify, word_count
+from .text import (
+    excerpt,
+    first_figure,
+    html_to_text,
+    picture_urls,
+    slugify,
+    word_count,
+)
 
 REQUIRED = {
     "id": str,
@@ -76,6 +83,8 @@ class Rules:
 
     zone: tzinfo  # for dates that name no zone
     sections: SectionMap
+    # The import file's folder: a picture's relative path is read from inside it.
+    folder: Path | None = None
 
 
 def _plain(value: str | None, field: str, limit: int) -> str | None:
@@ -113,20 +122,61 @@ def _url(value: str | None, field: str) -> str | None:
     return value.strip()
 
 
-def _picture(value: dict | None) -> Picture | None:
+def _picture(value: dict | None, folder: Path | None) -> Picture | None:
     if value is None:
         return None
     if not all(isinstance(v, str) or v is None for v in value.values()):
         raise _Invalid("'picture' fields must be strings")
-    url = _url(value.get("url"), "picture.url") if value.get("url") else None
-    if url is None:
+    if not value.get("url"):
         raise _Invalid("'picture' needs a 'url'")
+    url = value["url"]
+    if folder is not None and not urlsplit(url).scheme:
+        url = _local_picture(url, folder)
+    else:
+        url = _url(url, "picture.url")
     return Picture(
         url=url,
         alt=_plain(value.get("alt"), "picture.alt", 500),
         caption=_plain(value.get("caption"), "picture.caption", 1000),
         credit=_plain(value.get("credit"), "picture.credit", 300),
     )
+
+
+def _local_picture(path: str, folder: Path) -> str:
+    """Return the file: URL of a picture named by a path relative to the import
+    file; a path that leads outside its folder is refused, not read."""
+    if _CONTROL.search(path) or Path(path).is_absolute():
+        raise _Invalid(
+            f"'picture.url' is neither an http(s) URL nor a path relative to the"
+            f" import file: {path[:60]!r}"
+        )
+    inside = folder.resolve()
+    target = (inside / path).resolve()
+    if not target.is_relative_to(inside):
+        raise _Invalid(
+            f"'picture.url' leads outside the import file's folder: {path[:60]!r}"
+        )
+    return target.as_uri()
+
+
+def _lead_from_body(body_html: str, folder: Path | None) -> tuple[Picture | None, str]:
+    """Return the body's first figure as the lead picture, and the body without it
+    (it is shown under the headline, not twice); a figure whose picture cannot be
+    fetched stays where it is."""
+    figure = first_figure(body_html)
+    if figure is None:
+        return None, body_html
+    url = figure.source
+    if not urlsplit(url).scheme:
+        try:
+            url = _local_picture(url, folder) if folder else ""
+        except _Invalid:
+            url = ""
+    if urlsplit(url).scheme not in ("http", "https", "file"):
+        return None, body_html
+    start, end = figure.span
+    picture = Picture(url=url, alt=figure.alt or None, caption=figure.caption or None)
+    return picture, body_html[:start] + body_html[end:]
 
 
 def _strings(raw: dict, field: str) -> list[str]:
@@ -180,6 +230,9 @@ def parse_record(
     if language is not None and not _LANGUAGE.match(language):
         raise _Invalid(f"'language' is not a language tag: {language[:20]!r}")
     body_html = clean_html(_NOT_XML.sub("", raw["body_html"]))
+    picture = _picture(raw.get("picture"), rules.folder)
+    if picture is None:
+        picture, body_html = _lead_from_body(body_html, rules.folder)
     body_text = html_to_text(body_html)
     standfirst = _plain(raw.get("dek"), "dek", 1000)
     clean_tags = tuple(
@@ -211,8 +264,11 @@ def parse_record(
             else None
         ),
         language=(language or "").lower(),
-        picture=_picture(raw.get("picture")),
+        picture=picture,
         undated=undated,
+        picture_urls=tuple(
+            dict.fromkeys(([picture.url] if picture else []) + picture_urls(body_html))
+        ),
     )
 
 
@@ -325,7 +381,8 @@ def import_file(
         source = open_source(path, reading or Reading(zone=rules.zone), on_bytes)
     except SourceError as error:
         raise ImportFailed(path, error.position, error.reason) from None
-    return import_source(store, path, source, rules, pool)
+    folder = path if path.is_dir() else path.parent
+    return import_source(store, path, source, replace(rules, folder=folder), pool)
 
 
 def import_source(

@@ -32,6 +32,32 @@ class Picture:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredPicture:
+    """A picture kept on the site: what markup needs to offer its renditions."""
+
+    digest: str  # of the original's bytes: names its files and URLs
+    width: int  # as shown, after the camera's orientation is applied
+    height: int
+    tint: int  # the placeholder colour shown while it loads (pictures.TINTS)
+    alt: str | None = None
+    caption: str | None = None
+    credit: str | None = None
+
+    @property
+    def column(self) -> str:
+        """Return how an article row keeps it (see `from_column`)."""
+        return f"{self.digest} {self.width} {self.height} {self.tint}"
+
+    @classmethod
+    def from_column(cls, value: str, described: Picture | None = None) -> StoredPicture:
+        digest, width, height, tint = value.split()
+        words = (
+            (described.alt, described.caption, described.credit) if described else ()
+        )
+        return cls(digest, int(width), int(height), int(tint), *words)
+
+
+@dataclass(frozen=True, slots=True)
 class Article:
     id: str
     slug: str
@@ -47,7 +73,10 @@ class Article:
     source_url: str | None
     word_count: int
     language: str = ""  # BCP 47; "" is the site's own (SITE_LANGUAGE)
-    picture: Picture | None = None
+    # The lead picture once it is kept on the site; until then the story shows none.
+    picture: StoredPicture | None = None
+    # Where the source said the lead picture was (feeds and `reader pictures`).
+    picture_source: Picture | None = None
 
     @property
     def modified(self) -> datetime:
@@ -67,6 +96,7 @@ class ArticleSummary:
     published: datetime
     word_count: int
     language: str = ""
+    picture: StoredPicture | None = None  # the lead picture, once kept on the site
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +174,8 @@ class ArticleRecord:
     picture: Picture | None = None
     # The source gave no date: the story is dated when it is first imported.
     undated: bool = False
+    # Every picture the story shows, lead first: what to fetch and keep for it.
+    picture_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,3 +237,23 @@ class SourceState:
     succeeded: datetime | None = None
     outcome: str | None = None  # what the last pull did, in words
     not_before: datetime | None = None  # the site asked us to wait until then
+
+
+@dataclass(frozen=True, slots=True)
+class MissingPicture:
+    """A picture a story shows that is not kept on the site, and why."""
+
+    url: str
+    problem: str | None  # None: not tried yet
+    refused: bool  # refused for what it is; only `reader pictures --retry` asks again
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class PictureReport:
+    """What `reader pictures` says about the media folder."""
+
+    kept: int
+    bytes: int
+    missing: list[MissingPicture]
+    unused: int

@@ -25,6 +25,7 @@ from flask import Flask, g
 from werkzeug.http import is_resource_modified, parse_accept_header
 
 from .extensions import cache
+from .media import saving_data
 from .store import Store, connect
 
 # Pages whose content comes only from the archive, the index and the settings, so
@@ -143,8 +144,10 @@ class PageCache:
             if self.keyed_by_host
             else ()
         )
+        # Pages offer smaller pictures to readers saving data (views/pictures.py).
+        light = saving_data(environ.get("HTTP_SAVE_DATA"), environ.get("HTTP_ECT"))
         # Hashed, because memcached keys may not hold spaces and readers' queries may.
-        raw = repr((day, origin, environ.get("PATH_INFO", ""), query)).encode()
+        raw = repr((day, origin, environ.get("PATH_INFO", ""), query, light)).encode()
         return "page:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
 
     def __call__(

@@ -19,14 +19,17 @@ from .models import (
     ArticleRemoval,
     ArticleStamp,
     ArticleSummary,
+    MissingPicture,
     Page,
     Picture,
+    PictureReport,
     SaveCounts,
     Section,
     SourceState,
+    StoredPicture,
 )
 from .sections import key as section_key
-from .text import slugify
+from .text import picture_urls, slugify
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 # What a re-import compares to decide whether an article changed.
@@ -69,12 +72,12 @@ def article_tag(article_id: str) -> str:
 
 _SUMMARY_COLUMNS = (
     "a.id, a.slug, a.headline, a.excerpt, a.byline, a.published, a.word_count,"
-    " s.slug, s.name, a.language"
+    " s.slug, s.name, a.language, a.shown_picture"
 )
 _ARTICLE_COLUMNS = (
     "a.id, a.slug, a.headline, a.standfirst, a.byline, a.body_html, a.body_text,"
     " a.published, a.updated, a.tags, a.source_url, a.word_count, s.slug, s.name,"
-    " a.language, a.picture"
+    " a.language, a.picture, a.shown_picture"
 )
 
 
@@ -116,7 +119,61 @@ MIGRATIONS: tuple[str, ...] = (
         not_before  TEXT
     );
     """,
+    # 2 (#15): pictures kept on the site. An original is stored once per content
+    # (its digest); each address a story names is fetched once, and remembers what
+    # it gave or why it failed; each story lists the pictures it shows. An article
+    # row keeps its lead picture's stored form (`shown_picture`) so listings need
+    # no join.
+    """
+    CREATE TABLE picture (
+        digest      TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        width       INTEGER NOT NULL,
+        height      INTEGER NOT NULL,
+        tint        INTEGER NOT NULL,
+        bytes       INTEGER NOT NULL,
+        stored      TEXT NOT NULL
+    );
+    CREATE TABLE picture_source (
+        url         TEXT PRIMARY KEY,
+        digest      TEXT REFERENCES picture (digest),
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        tried       TEXT,
+        problem     TEXT,
+        permanent   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX picture_source_by_digest ON picture_source (digest);
+    CREATE TABLE article_picture (
+        article_id  TEXT NOT NULL REFERENCES article (id) ON DELETE CASCADE,
+        url         TEXT NOT NULL REFERENCES picture_source (url),
+        lead        INTEGER NOT NULL,
+        PRIMARY KEY (article_id, url)
+    );
+    CREATE INDEX article_picture_by_url ON article_picture (url);
+    ALTER TABLE article ADD COLUMN shown_picture TEXT;
+    """,
 )
+
+
+def _link_stored_pictures(connection: sqlite3.Connection) -> None:
+    """List the pictures of the stories stored before pictures were kept, so that
+    the next run fetches them without the files being imported again."""
+    rows = connection.execute(
+        "SELECT id, picture, body_html FROM article"
+        " WHERE picture IS NOT NULL OR body_html LIKE '%<img %'"
+    ).fetchall()
+    for article_id, picture, body_html in rows:
+        lead = json.loads(picture)["url"] if picture else None
+        urls = list(dict.fromkeys(([lead] if lead else []) + picture_urls(body_html)))
+        connection.executemany(
+            "INSERT OR IGNORE INTO picture_source (url) VALUES (?)",
+            [(url,) for url in urls],
+        )
+        connection.executemany(
+            "INSERT OR IGNORE INTO article_picture (article_id, url, lead)"
+            " VALUES (?, ?, ?)",
+            [(article_id, url, url == lead) for url in urls],
+        )
 
 
 def init_schema(connection: sqlite3.Connection) -> None:
@@ -131,6 +188,8 @@ def init_schema(connection: sqlite3.Connection) -> None:
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             for statement in filter(str.strip, script.split(";")):
                 connection.execute(statement)
+            if number == 2:
+                _link_stored_pictures(connection)
             connection.execute(f"PRAGMA user_version = {number}")
         connection.execute("COMMIT")
     except BaseException:
@@ -157,10 +216,12 @@ def _summary(row: Sequence) -> ArticleSummary:
         word_count=row[6],
         section=Section(slug=row[7], name=row[8]),
         language=row[9],
+        picture=StoredPicture.from_column(row[10]) if row[10] else None,
     )
 
 
 def _article(row: Sequence) -> Article:
+    described = Picture(**json.loads(row[15])) if row[15] else None
     return Article(
         id=row[0],
         slug=row[1],
@@ -177,7 +238,8 @@ def _article(row: Sequence) -> Article:
         word_count=row[11],
         section=Section(slug=row[12], name=row[13]),
         language=row[14],
-        picture=Picture(**json.loads(row[15])) if row[15] else None,
+        picture=StoredPicture.from_column(row[16], described) if row[16] else None,
+        picture_source=described,
     )
 
 
@@ -644,6 +706,11 @@ class Store:
                     "INSERT OR IGNORE INTO article_tag (tag, article_id) VALUES (?, ?)",
                     [(tag, record.id) for tag in record.tags],
                 )
+                self._link_pictures(
+                    record.id,
+                    record.picture_urls,
+                    record.picture.url if record.picture else None,
+                )
             self.db.execute(
                 "UPDATE section SET article_count ="
                 " (SELECT count(*) FROM article WHERE section_id = section.id)"
@@ -678,6 +745,175 @@ class Store:
         self.db.execute("DELETE FROM article WHERE id = ?", (article_id,))
         changed.update((article_tag(article_id), section_tag(section_slug)))
         return True
+
+    def _link_pictures(
+        self, article_id: str, urls: Sequence[str], lead: str | None
+    ) -> None:
+        """Record, in the caller's transaction, the pictures a story shows; show its
+        lead at once if that picture is kept already (another story used it)."""
+        self.db.execute(
+            "DELETE FROM article_picture WHERE article_id = ?", (article_id,)
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO picture_source (url) VALUES (?)",
+            [(url,) for url in urls],
+        )
+        self.db.executemany(
+            "INSERT OR IGNORE INTO article_picture (article_id, url, lead)"
+            " VALUES (?, ?, ?)",
+            [(article_id, url, url == lead) for url in urls],
+        )
+        shown = self.db.execute(
+            "SELECT p.digest, p.width, p.height, p.tint FROM picture_source ps"
+            " JOIN picture p ON p.digest = ps.digest WHERE ps.url = ?",
+            (lead,),
+        ).fetchone()
+        self.db.execute(
+            "UPDATE article SET shown_picture = ? WHERE id = ?",
+            (" ".join(map(str, shown)) if shown else None, article_id),
+        )
+
+    def pictures_wanted(self, retry_refused: bool = False) -> list[str]:
+        """Return the addresses of pictures stories show that are not kept yet.
+
+        A picture refused for what it is (an SVG, a damaged file) is not asked for
+        again unless `retry_refused`; one that failed on the way (a timeout, a 503)
+        is asked for on every run.
+        """
+        rows = self.db.execute(
+            "SELECT ps.url FROM picture_source ps WHERE ps.digest IS NULL"
+            " AND (? OR NOT ps.permanent)"
+            " AND EXISTS (SELECT 1 FROM article_picture ap WHERE ap.url = ps.url)"
+            " ORDER BY ps.tried IS NOT NULL, ps.tried, ps.url",
+            (retry_refused,),
+        )
+        return [row[0] for row in rows]
+
+    def picture_digest(self, url: str) -> str | None:
+        """Return the digest of the picture kept for this address, if any."""
+        row = self.db.execute(
+            "SELECT digest FROM picture_source WHERE url = ?", (url,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def has_picture(self, digest: str) -> bool:
+        """Tell whether a picture with this digest is kept."""
+        return (
+            self.db.execute(
+                "SELECT 1 FROM picture WHERE digest = ?", (digest,)
+            ).fetchone()
+            is not None
+        )
+
+    def keep_picture(
+        self,
+        url: str,
+        digest: str,
+        kind: str,
+        width: int,
+        height: int,
+        tint: int,
+        size: int,
+    ) -> int:
+        """Record that the picture at `url` is kept (its file written already), and
+        show it on the stories that use it; return how many stories that is."""
+        now = _stamp(datetime.now(UTC))
+        shown = StoredPicture(digest, width, height, tint).column
+        with self._transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO picture (digest, kind, width, height, tint,"
+                " bytes, stored) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (digest, kind, width, height, tint, size, now),
+            )
+            self.db.execute(
+                "UPDATE picture_source SET digest = ?, problem = NULL, permanent = 0,"
+                " attempts = attempts + 1, tried = ? WHERE url = ?",
+                (digest, now, url),
+            )
+            users = self.db.execute(
+                "SELECT a.id, s.slug, ap.lead FROM article_picture ap"
+                " JOIN article a ON a.id = ap.article_id"
+                " JOIN section s ON s.id = a.section_id WHERE ap.url = ?",
+                (url,),
+            ).fetchall()
+            self.db.executemany(
+                "UPDATE article SET shown_picture = ? WHERE id = ?",
+                [(shown, article_id) for article_id, _, lead in users if lead],
+            )
+            changed = {article_tag(article_id) for article_id, _, _ in users}
+            if any(lead for _, _, lead in users):
+                # Listings show lead pictures as thumbnails.
+                changed |= {section_tag(slug) for _, slug, _ in users} | {ARCHIVE_TAG}
+            if changed:
+                self._mark_changed(changed)
+        return len(users)
+
+    def picture_failed(self, url: str, problem: str, permanent: bool) -> None:
+        """Record why fetching the picture at `url` failed, for the next run."""
+        with self._transaction():
+            self.db.execute(
+                "UPDATE picture_source SET problem = ?, permanent = ?,"
+                " attempts = attempts + 1, tried = ? WHERE url = ?",
+                (problem, permanent, _stamp(datetime.now(UTC)), url),
+            )
+
+    def body_pictures(self, article_id: str) -> dict[str, StoredPicture]:
+        """Return the kept pictures an article's body shows, by their address."""
+        rows = self.db.execute(
+            "SELECT ap.url, p.digest, p.width, p.height, p.tint"
+            " FROM article_picture ap JOIN picture_source ps ON ps.url = ap.url"
+            " JOIN picture p ON p.digest = ps.digest"
+            " WHERE ap.article_id = ? AND NOT ap.lead",
+            (article_id,),
+        )
+        return {url: StoredPicture(*rest) for url, *rest in rows}
+
+    def picture_report(self) -> PictureReport:
+        """Return what is kept, what is missing and why, for `reader pictures`."""
+        kept, size = self.db.execute(
+            "SELECT count(*), coalesce(sum(bytes), 0) FROM picture"
+        ).fetchone()
+        waiting = self.db.execute(
+            "SELECT url, problem, permanent, attempts FROM picture_source ps"
+            " WHERE digest IS NULL AND EXISTS"
+            " (SELECT 1 FROM article_picture ap WHERE ap.url = ps.url)"
+            " ORDER BY url"
+        ).fetchall()
+        unused = len(self.unused_pictures())
+        return PictureReport(
+            kept=kept,
+            bytes=size,
+            missing=[MissingPicture(*row) for row in waiting],
+            unused=unused,
+        )
+
+    def unused_pictures(self) -> list[str]:
+        """Return the digests of kept pictures no story shows any more."""
+        rows = self.db.execute(
+            "SELECT p.digest FROM picture p WHERE NOT EXISTS"
+            " (SELECT 1 FROM picture_source ps JOIN article_picture ap"
+            "  ON ap.url = ps.url WHERE ps.digest = p.digest)"
+        )
+        return [row[0] for row in rows]
+
+    def forget_pictures(self, digests: Sequence[str]) -> None:
+        """Drop kept pictures (no story shows them) and addresses no story names."""
+        with self._transaction():
+            self.db.executemany(
+                "UPDATE picture_source SET digest = NULL WHERE digest = ?",
+                [(digest,) for digest in digests],
+            )
+            self.db.executemany(
+                "DELETE FROM picture WHERE digest = ?", [(d,) for d in digests]
+            )
+            self.db.execute(
+                "DELETE FROM picture_source WHERE NOT EXISTS"
+                " (SELECT 1 FROM article_picture ap WHERE ap.url = picture_source.url)"
+            )
+
+    def kept_pictures(self) -> list[tuple[str, str]]:
+        """Return (digest, kind) of every kept picture, for `reader check`."""
+        return self.db.execute("SELECT digest, kind FROM picture").fetchall()
 
     def source(self, url: str) -> SourceState | None:
         """Return a live source `reader pull` follows, or None."""

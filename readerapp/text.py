@@ -6,6 +6,7 @@ import html
 import math
 import re
 import unicodedata
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 _HYPHENS = re.compile(r"-{2,}")
@@ -157,6 +158,43 @@ def first_image(body_html: str) -> tuple[str, str] | None:
     if not attributes.get("src"):
         return None
     return attributes["src"], attributes.get("alt", "")
+
+
+def picture_urls(body_html: str) -> list[str]:
+    """Return the addresses of the images sanitised HTML shows, each once, in order."""
+    found = (
+        html.unescape(source)
+        for tag in _IMAGE.findall(body_html)
+        for name, source in _ATTRIBUTE.findall(tag)
+        if name == "src"
+    )
+    return list(dict.fromkeys(url for url in found if urlsplit(url).scheme))
+
+
+_FIGURE = re.compile(r"<figure\b[^>]*>(.*?)</figure>", re.IGNORECASE | re.DOTALL)
+_CAPTION = re.compile(r"<figcaption\b[^>]*>(.*?)</figcaption>", re.I | re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A figure of an article body: where its picture is, and what it says."""
+
+    source: str
+    alt: str
+    caption: str
+    span: tuple[int, int]  # where it is in the body's HTML
+
+
+def first_figure(body_html: str) -> Figure | None:
+    """Return the first figure with a picture in sanitised HTML: the story's lead
+    picture when the source names none."""
+    for figure in _FIGURE.finditer(body_html):
+        image = first_image(figure.group(1))
+        if image:
+            caption = _CAPTION.search(figure.group(1))
+            text = html_to_text(caption.group(1)) if caption else ""
+            return Figure(image[0], image[1], " ".join(text.split()), figure.span())
+    return None
 
 
 def description(standfirst: str | None, body_text: str, limit: int = 160) -> str:

@@ -10,10 +10,17 @@ const LIMITS = {[PAGES]: PAGE_LIMIT, [IMAGES]: IMAGE_LIMIT};
 const IMAGE_MS = 30 * 864e5;
 const NETWORK_WAIT = 3000;
 const ARTICLE = /^\/news\/[^/]+\/[^/]+$/;
-// A page's own images (the CSP blocks others).
-const images = (html) => [...html.matchAll(/<img [^>]*src="([^"]+)"/g)]
-  .map(([, src]) => new URL(src.replace(/&amp;/g, '&'), location.origin))
-  .filter((image) => image.origin === location.origin).map((image) => image.href);
+// A kept picture is kept once, in the largest width this device asked for (the
+// lead's, on a phone), under /media/<digest>/: offline, any width of it will do.
+const MEDIA = /^(\/media\/\w+\/)(\d+)/;
+let need = 960;
+const widthOf = (copy) => +copy?.headers.get('x-from')?.match(/(\d+)\.\w+$/)?.[1] || 0;
+// A story's own pictures (not its cards'), as the width this device needs.
+const pictures = (html) => [...html.matchAll(/<picture data-offline>.*?image\/webp" srcset="([^"]+)/g)]
+  .map(([, set]) => {
+    const options = set.split(', ').map((option) => option.split(' '));
+    return (options.find(([, w]) => parseInt(w) >= need) || options.at(-1))[0];
+  });
 
 addEventListener('install', (event) => {
   // A hashed file in the HTTP cache is the right one (the page just loaded most of
@@ -99,6 +106,7 @@ async function navigate(event, url) {
 async function stamped(response) {
   const headers = new Headers(response.headers);
   headers.set('x-cached-at', new Date().toISOString());
+  headers.set('x-from', response.url);
   return new Response(await response.blob(), {status: response.status, headers});
 }
 
@@ -149,11 +157,28 @@ async function staticFirst(request) {
 }
 
 async function imageFirst(request) {
-  const hit = await caches.match(request);
-  if (hit) return hit;
-  const response = await fetch(request);
-  if (ok(response)) await put(IMAGES, request.url, response.clone());
-  return response;
+  const [, media, width] = new URL(request.url).pathname.match(MEDIA) || [];
+  if (width) need = Math.max(need, +width);
+  const hit = await caches.match(media || request);
+  if (hit && !(width > widthOf(hit))) return hit;
+  try {
+    const response = await fetch(request);
+    if (ok(response)) await put(IMAGES, media || request.url, response.clone());
+    return response;
+  } catch (error) {
+    if (hit) return hit;
+    throw error;
+  }
+}
+
+// The pictures of a story kept in the background, unless this device has them.
+async function keepPictures(html) {
+  for (const url of pictures(html)) {
+    const media = url.match(MEDIA)[1];
+    if (await caches.match(media)) continue;
+    const response = await fetch(url);
+    if (ok(response)) await put(IMAGES, media, response);
+  }
 }
 
 async function keep(path) {
@@ -178,7 +203,9 @@ async function keepLatest() {
     const copy = await cached(url);
     if (!copy || (url === '/' && changed(copy))) {
       const page = await fetch(url);
-      if (ok(page)) await put(LATEST, url, page, await page.clone().text());
+      const html = ok(page) && await page.clone().text();
+      if (html) await put(LATEST, url, page, html);
+      if (html) await keepPictures(html);
     }
   }
   for (const key of await cache.keys()) {
@@ -193,9 +220,11 @@ async function save(path) {
   const html = await page.clone().text();
   const saved = await open(SAVED);
   await saved.put(path, page);
-  for (const image of images(html)) {
-    const copy = (await caches.match(image)) || await fetch(image);
-    if (copy.ok) await saved.put(image, copy);
+  await keepPictures(html);
+  for (const url of pictures(html)) {
+    const media = url.match(MEDIA)[1];
+    const copy = await caches.match(media);
+    if (copy) await saved.put(media, copy);
   }
   await remember(path, html, new Date().toISOString());
   return true;
@@ -206,7 +235,9 @@ async function remove(path) {
   const page = await saved.match(path);
   if (!page) return true;
   const html = await page.text();
-  for (const image of [...images(html), path]) await saved.delete(image);
+  for (const key of [...pictures(html).map((url) => url.match(MEDIA)[1]), path]) {
+    await saved.delete(key);
+  }
   if (await cached(path)) await remember(path, html, null);
   else await forget(path);
   return true;

@@ -49,6 +49,17 @@ def import_records(app: Flask, path: Path, *records: dict) -> str:
     return result.output
 
 
+def described_picture(app: Flask, slug: str):
+    """Return the lead picture a stored story names, as its source described it."""
+    from readerapp.store import open_store
+
+    store = open_store(app.config["DATABASE"])
+    try:
+        return store.article(slug).picture_source
+    finally:
+        store.close()
+
+
 def build_app(tmp_path: Path, **settings) -> Flask:
     return create_app(
         {
@@ -56,6 +67,8 @@ def build_app(tmp_path: Path, **settings) -> Flask:
             "INDEX_DIR": tmp_path / "index",
             "DEMO_DIR": tmp_path / "demo",
             "IMPORT_WORKERS": 1,
+            # No test fetches from beyond loopback; the picture tests turn it on.
+            "FETCH_PICTURES": False,
             **settings,
         },
         instance_path=tmp_path / "instance",
@@ -149,6 +162,24 @@ def live_server(
     server.trigger.pull_trigger(close_everything)
     thread.join(timeout=10)
     server.task_dispatcher.shutdown()
+
+
+@pytest.fixture
+def open_page(browser, live_server):
+    """Open a path of the live server in a fresh context (a phone unless told)."""
+    contexts = []
+
+    def make(path: str, viewport: dict | None = None, **options):
+        viewport = viewport or {"width": 360, "height": 740}
+        context = browser.new_context(viewport=viewport, **options)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(live_server + path)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
 
 
 def _missing_tools() -> dict[str, str]:

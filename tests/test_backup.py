@@ -33,6 +33,7 @@ def environment(folder: Path, **settings: str) -> dict[str, str]:
     return {
         **os.environ,
         "READERAPP_DATABASE": str(folder / "archive.sqlite3"),
+        "READERAPP_FETCH_PICTURES": "false",
         "READERAPP_INDEX_DIR": str(folder / "index"),
         "READERAPP_IMPORT_WORKERS": "2",
         **{f"READERAPP_{name}": value for name, value in settings.items()},

@@ -1,5 +1,6 @@
 import gzip
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -58,6 +59,7 @@ def test_serve_demo_loads_an_empty_archive_then_serves_it(tmp_path):
     env = {
         **os.environ,
         "READERAPP_DATABASE": str(tmp_path / "archive.sqlite3"),
+        "READERAPP_FETCH_PICTURES": "false",
         "READERAPP_INDEX_DIR": str(tmp_path / "index"),
         "READERAPP_DEMO_DIR": str(demo),
     }
@@ -86,10 +88,21 @@ def test_serve_demo_loads_an_empty_archive_then_serves_it(tmp_path):
     not (PROJECT_ROOT / "demo").is_dir(), reason="the demo archive is not checked out"
 )
 def test_bundled_demo_archive_imports_cleanly(tmp_path, make_app):
-    app = make_app(tmp_path, DEMO_DIR=PROJECT_ROOT / "demo", IMPORT_WORKERS=0)
+    # Its pictures are files beside it: nothing is fetched from elsewhere.
+    app = make_app(
+        tmp_path,
+        DEMO_DIR=PROJECT_ROOT / "demo",
+        IMPORT_WORKERS=0,
+        FETCH_PICTURES=True,
+    )
     result = app.test_cli_runner().invoke(args=["import", "--demo"])
     assert result.exit_code == 0, result.output
     assert "15421 added, 0 updated, 0 unchanged, 0 files rejected" in result.output
+    assert "Pictures: 8 kept." in result.output
+    client = app.test_client()
+    hit = client.get("/api/search?q=Crew+Dragon+docks").get_json()["hits"][0]
+    page = client.get(hit["url"]).text
+    assert re.search(r'<figure class="story-picture">\s*<picture data-offline>', page)
     html = app.test_client().get("/").text
     assert "Armed conflicts and attacks" in html and ">Politics<" in html
     # demo/sections.toml makes the two collections' names of a section one section.

@@ -23,6 +23,7 @@ def environment(tmp_path: Path) -> dict[str, str]:
     return {
         **os.environ,
         "READERAPP_DATABASE": str(tmp_path / "archive.sqlite3"),
+        "READERAPP_FETCH_PICTURES": "false",
         "READERAPP_INDEX_DIR": str(tmp_path / "index"),
         "READERAPP_IMPORT_WORKERS": "2",
     }

@@ -155,11 +155,9 @@ def test_hostile_article_renders_inert(client):
     body = between(html, '<div class="story-body">', "</article>")
     assert "<script" not in body and "onclick" not in body and "onerror" not in body
     assert "javascript:" not in body and "<style" not in body and "<iframe" not in body
-    assert (
-        '<img src="https://img.example.net/wave.jpg" alt="A wave over the sea wall"'
-        in body
-    )
-    assert 'loading="lazy"' in body and 'width="640"' in body and 'height="360"' in body
+    # Its picture is not kept on the site (no test fetches from elsewhere), so
+    # the page shows none rather than load it from another site.
+    assert "img.example.net" not in body
 
 
 def test_unicode_survives_from_import_to_page(client):

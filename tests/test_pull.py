@@ -319,6 +319,7 @@ def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
         **os.environ,
         "READERAPP_DATABASE": str(tmp_path / "archive.sqlite3"),
         "READERAPP_INDEX_DIR": str(tmp_path / "index"),
+        "READERAPP_FETCH_PICTURES": "false",
         **{f"READERAPP_{key}": value for key, value in settings.items()},
     }
 

@@ -302,9 +302,10 @@ def test_only_stop_words_gets_a_clear_message(client):
     assert "only very common words" in html
 
 
-def test_empty_search_shows_the_form(client):
+def test_empty_search_points_to_the_search_box(client):
     html = client.get("/search").text
-    assert 'id="search-q"' in html and "results" not in html
+    assert "the search box at the top of the page" in html and "results" not in html
+    assert html.count('name="q"') == 1  # the header's box, the only one
 
 
 def test_search_box_is_in_every_page_header(client):

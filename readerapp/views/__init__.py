@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import api, feeds, news, offline, sitemaps, templating
+from . import api, feeds, news, offline, pictures, sitemaps, templating
 
 
 def register(app: Flask) -> None:
@@ -16,4 +16,5 @@ def register(app: Flask) -> None:
     app.register_blueprint(sitemaps.bp)
     news.register_errors(app)
     templating.init_app(app)
+    pictures.init_app(app)
     app.add_template_global(feeds.feed_links)

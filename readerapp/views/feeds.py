@@ -21,6 +21,7 @@ from flask import (
 from .. import text
 from ..extensions import get_store
 from ..models import Article, Section
+from .pictures import shared_picture
 from .templating import absolute_article_url, absolute_url, rfc3339, source_credit
 
 bp = Blueprint("feeds", __name__, url_prefix="/feeds")
@@ -183,7 +184,7 @@ def _json_item(entry: FeedEntry) -> dict:
     if article.source_url:
         item["external_url"] = article.source_url
     if article.picture:
-        item["image"] = article.picture.url
+        item["image"] = shared_picture(article.picture)[0]
     if article.language:
         item["language"] = article.language
     return item

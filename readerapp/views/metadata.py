@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
 
 from flask import current_app
 
 from .. import text
 from ..models import Article, ArticleSummary, Page, Section
+from .pictures import shared_picture
 from .templating import absolute_article_url, absolute_url, rfc3339, source_credit
 
 SCHEMA_ORG = "https://schema.org"
@@ -95,13 +95,12 @@ def for_article(article: Article) -> PageMetadata:
     url = absolute_article_url(article)
     section_url = absolute_url("news.section", section_slug=article.section.slug)
     description = text.description(article.standfirst, article.body_text)
-    found = text.first_image(article.body_html)
-    if article.picture:
-        image = (article.picture.url, article.picture.alt or article.headline)
-    elif found:
-        image = (urljoin(url, found[0]), found[1] or article.headline)
-    else:
-        image = None
+    # Only a picture kept on the site is named: its address is ours and lasts.
+    image = (
+        (shared_picture(article.picture)[0], article.picture.alt or article.headline)
+        if article.picture
+        else None
+    )
     credit = source_credit(article.source_url)
     if article.byline:
         author = {"@type": "Person", "name": article.byline}

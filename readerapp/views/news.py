@@ -22,7 +22,7 @@ from ..models import Article, Page
 from ..pagecache import depends_on
 from ..search import PAGE_SIZE, IndexUnavailable
 from ..store import INDEX_TAG
-from . import metadata
+from . import metadata, pictures
 from .params import found_articles, page_number, search_args, search_request
 
 bp = Blueprint("news", __name__)
@@ -103,7 +103,8 @@ def article(section_slug: str, article_slug: str):
         )
     today = datetime.now(timezone()).date()
     around = curation.surroundings(store, found, today, related=_related)
-    body_lead, body_rest = text.split_at_third(text.demote_headings(found.body_html))
+    body = pictures.body_with_pictures(found.body_html, store.body_pictures(found.id))
+    body_lead, body_rest = text.split_at_third(text.demote_headings(body))
     return render_template(
         "article.html",
         article=found,

@@ -53,12 +53,13 @@ def service_worker() -> Response:
         f"const IMAGE_LIMIT = {int(current_app.config['OFFLINE_IMAGES'])};\n"
     )
     source = Path(current_app.static_folder, "sw.js").read_text("utf-8")
-    # Its comments are for us: phones get the worker without them (a 20 KB budget
-    # holds every script a reader downloads, the worker included; #4).
+    # Its comments and indentation are for us: phones get the worker without them
+    # (a 20 KB budget holds every script a reader downloads, the worker included;
+    # #4). It has no template literal spanning lines, whose spaces would count.
     code = "".join(
-        line
+        line.lstrip()
         for line in source.splitlines(keepends=True)
-        if not line.lstrip().startswith("//")
+        if line.strip() and not line.lstrip().startswith("//")
     )
     response = Response(constants + code, mimetype="text/javascript")
     # The browser must always ask: a stale worker would pin readers to old code.

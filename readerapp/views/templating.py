@@ -54,10 +54,14 @@ def reading_minutes(word_count: int) -> int:
     return text.reading_minutes(word_count, current_app.config["WORDS_PER_MINUTE"])
 
 
+def absolute_origin() -> str:
+    """Return the site's public scheme and host: SITE_URL, else this request's."""
+    return current_app.config["SITE_URL"] or request.host_url.rstrip("/")
+
+
 def absolute_url(endpoint: str, **values: Any) -> str:
     """Return the full public URL of an endpoint, on SITE_URL when it is set."""
-    origin = current_app.config["SITE_URL"] or request.host_url.rstrip("/")
-    return origin + url_for(endpoint, **values)
+    return absolute_origin() + url_for(endpoint, **values)
 
 
 def absolute_article_url(article: Article | ArticleSummary | ArticleStamp) -> str:

@@ -43,24 +43,6 @@ def long_read(app, tmp_path):
     return LONG
 
 
-@pytest.fixture
-def open_page(browser, live_server):
-    contexts = []
-
-    def make(path: str, **options):
-        context = browser.new_context(
-            viewport=options.pop("viewport", PHONE), **options
-        )
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(live_server + path)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
 def paper(page) -> str:
     return page.evaluate("getComputedStyle(document.body).backgroundColor")
 

@@ -366,20 +366,22 @@ def rebuild_index(store: Store) -> int:
 def check_command(repair: bool, quick: bool) -> None:
     """Check the archive and its search index; exit 1 if something is wrong."""
     database = current_app.config["DATABASE"]
+    media = current_app.extensions["media"]
     # A check during an import would take the import's work in progress for damage.
     with exclusive_writer(current_app, tidy=False):
         store = open_archive(current_app)
         try:
             if repair:
                 index = get_index()
-                for done in integrity.repair(
+                repairs = integrity.repair(
                     store,
                     index,
                     rebuild=lambda: rebuild_index(store),
                     catch_up=lambda: catch_up(store, index),
-                ) or ["nothing needed repairing"]:
+                ) + integrity.repair_media(store, media)
+                for done in repairs or ["nothing needed repairing"]:
                     click.echo(f"Repaired: {done}.")
-            checkup = integrity.check(store, get_index(), thorough=not quick)
+            checkup = integrity.check(store, get_index(), not quick, media)
         finally:
             store.close()
     click.echo(f"Archive  {database}: {checkup.articles:,} stories")
@@ -387,6 +389,8 @@ def check_command(repair: bool, quick: bool) -> None:
     where = checkup.generation or "none"
     click.echo(f"Index    {where}: {checkup.documents:,} documents")
     _show(checkup, "index")
+    click.echo(f"Media    {media.root}: {checkup.pictures:,} pictures")
+    _show(checkup, "media")
     if checkup.problems:
         advice = (
             "the archive file is damaged: restore the latest backup (`reader restore`)"

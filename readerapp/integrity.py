@@ -1,4 +1,5 @@
-"""Whether the archive and its search index are whole, and repairs that lose nothing.
+"""Whether the archive, its search index and its pictures are whole, and repairs
+that lose nothing.
 
 `reader check` prints what `check` finds; `reader check --repair` runs `repair`,
 which fixes what can be fixed from the archive (the index can always be rebuilt
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .media import MediaFolder, digest_of
 from .search import ArchiveIndex, IndexReport
 from .store import Store
 
@@ -19,7 +21,7 @@ from .store import Store
 class Finding:
     """One thing checked: fine, or a problem, in words an operator can act on."""
 
-    part: str  # "archive" or "index"
+    part: str  # "archive", "index" or "media"
     ok: bool
     text: str
 
@@ -31,6 +33,7 @@ class Checkup:
     findings: list[Finding] = field(default_factory=list)
     articles: int = 0
     documents: int = 0
+    pictures: int = 0
     generation: str | None = None
     seconds: float = 0.0
 
@@ -42,8 +45,13 @@ class Checkup:
         self.findings.append(Finding(part, ok, text))
 
 
-def check(store: Store, archive_index: ArchiveIndex, thorough: bool = True) -> Checkup:
-    """Check the archive file, then the index against the archive."""
+def check(
+    store: Store,
+    archive_index: ArchiveIndex,
+    thorough: bool = True,
+    media: MediaFolder | None = None,
+) -> Checkup:
+    """Check the archive file, then the index and the media folder against it."""
     started = time.perf_counter()
     checkup = Checkup()
     archive_problems = store.problems()
@@ -62,8 +70,55 @@ def check(store: Store, archive_index: ArchiveIndex, thorough: bool = True) -> C
     checkup.generation = report.generation
     checkup.documents = sum(report.ids.values())
     _check_index(checkup, report, ids, pending, thorough)
+    if media is not None:
+        _check_media(checkup, store, media, thorough)
     checkup.seconds = time.perf_counter() - started
     return checkup
+
+
+@dataclass(frozen=True, slots=True)
+class MediaReport:
+    kept: set[str]  # digests the archive says are kept
+    missing: set[str]  # kept, but no file (or, read whole, not the bytes kept)
+    strays: set[str]  # files the archive does not name
+
+
+def inspect_media(store: Store, media: MediaFolder, thorough: bool) -> MediaReport:
+    """Compare the pictures the archive keeps with the files of the media folder;
+    read whole, every original must still be the bytes its name was made from."""
+    kept = {digest for digest, _ in store.kept_pictures()}
+    on_disk = set(media.digests())
+    missing = kept - on_disk
+    if thorough:
+        missing |= {
+            d for d in kept & on_disk if digest_of(media.original(d).read_bytes()) != d
+        }
+    return MediaReport(kept, missing, on_disk - kept)
+
+
+def _check_media(
+    checkup: Checkup, store: Store, media: MediaFolder, thorough: bool
+) -> None:
+    report = inspect_media(store, media, thorough)
+    checkup.pictures = len(report.kept)
+    if report.missing:
+        checkup.note(
+            "media",
+            False,
+            f"{_count(len(report.missing), 'kept picture')} missing or damaged on disk",
+        )
+    if report.strays:
+        checkup.note(
+            "media", False, f"{_count(len(report.strays), 'file')} no story names"
+        )
+    if not (report.missing or report.strays):
+        checkup.note(
+            "media",
+            True,
+            "every kept picture's file is there"
+            + (" and whole" if thorough else "")
+            + ", and nothing else",
+        )
 
 
 def _check_index(
@@ -139,6 +194,26 @@ def repair(
     indexed = catch_up()
     if indexed:
         done.append(f"indexed {_count(indexed, 'story')} that it lacked")
+    return done
+
+
+def repair_media(store: Store, media: MediaFolder) -> list[str]:
+    """Forget kept pictures whose files are gone or damaged, so that the next run
+    fetches them again, and remove files no story names."""
+    report = inspect_media(store, media, thorough=True)
+    done = []
+    if report.missing:
+        store.forget_pictures(sorted(report.missing))
+        for digest in report.missing:
+            media.remove(digest)
+        done.append(
+            f"forgot {_count(len(report.missing), 'picture')} whose file was lost:"
+            " the next import or pull fetches them again"
+        )
+    for digest in report.strays:
+        media.remove(digest)
+    if report.strays:
+        done.append(f"removed {_count(len(report.strays), 'file')} no story names")
     return done
 
 

@@ -897,8 +897,26 @@ class Store:
         return [row[0] for row in rows]
 
     def forget_pictures(self, digests: Sequence[str]) -> None:
-        """Drop kept pictures (no story shows them) and addresses no story names."""
+        """Drop kept pictures, and the addresses no story names. A story that showed
+        one shows none until its address is fetched again."""
         with self._transaction():
+            shown = self.db.execute(
+                "SELECT a.id, s.slug FROM article a JOIN section s"
+                " ON s.id = a.section_id WHERE a.shown_picture IS NOT NULL"
+                " AND substr(a.shown_picture, 1, 32) IN"
+                f" ({','.join('?' * len(digests))})",
+                list(digests),
+            ).fetchall()
+            if shown:
+                self.db.executemany(
+                    "UPDATE article SET shown_picture = NULL WHERE id = ?",
+                    [(article_id,) for article_id, _ in shown],
+                )
+                self._mark_changed(
+                    {article_tag(i) for i, _ in shown}
+                    | {section_tag(slug) for _, slug in shown}
+                    | {ARCHIVE_TAG}
+                )
             self.db.executemany(
                 "UPDATE picture_source SET digest = NULL WHERE digest = ?",
                 [(digest,) for digest in digests],

@@ -409,3 +409,40 @@ def test_the_placeholder_tints_are_in_the_stylesheet():
     for number, colour in enumerate(TINTS):
         short = "#" + colour[1] + colour[3] + colour[5]
         assert f".tint-{number}{{background:{short}}}" in css
+
+
+def test_reader_check_finds_lost_picture_files_and_repair_fetches_them_again(
+    pictured_app, tmp_path, desk
+):
+    url = desk.serve("/checked.jpg", jpeg())
+    import_records(
+        pictured_app,
+        tmp_path / "a.jsonl",
+        record("p-1", "Checked", "x", picture={"url": url}),
+    )
+    runner = pictured_app.test_cli_runner()
+    healthy = runner.invoke(args=["check"])
+    assert healthy.exit_code == 0, healthy.output
+    assert (
+        "1 pictures" in healthy.output and "every kept picture's file" in healthy.output
+    )
+    media = Path(pictured_app.config["MEDIA_DIR"])
+    [original] = (media / "originals").glob("??/*")
+    original_bytes = original.read_bytes()
+    original.write_bytes(original_bytes[:100])  # damaged on disk
+    (media / "originals" / "ff").mkdir()
+    (media / "originals" / "ff" / ("f" * 32)).write_bytes(b"stray")
+    damaged = runner.invoke(args=["check"])
+    assert damaged.exit_code == 1
+    assert "1 kept picture missing or damaged on disk" in damaged.output
+    assert "1 file no story names" in damaged.output
+    # Until repaired, readers get no picture rather than a broken one.
+    repaired = runner.invoke(args=["check", "--repair"])
+    assert "the next import or pull fetches them again" in repaired.output
+    assert repaired.exit_code == 0, repaired.output
+    client = pictured_app.test_client()
+    assert "story-picture" not in client.get("/news/desk/checked").text
+    import_records(pictured_app, tmp_path / "b.jsonl", record("p-2", "Next", "y"))
+    assert desk.requests == ["/checked.jpg", "/checked.jpg"]
+    assert "story-picture" in client.get("/news/desk/checked").text
+    assert original.read_bytes() == original_bytes

@@ -55,6 +55,7 @@ class MediaFolder:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._renditions = str(self.root / "renditions")
         self._making: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -86,9 +87,11 @@ class MediaFolder:
         there is no such picture, width or format."""
         if kind not in pictures.formats():
             return None
-        path = self.renditions(digest) / f"{width}.{kind}"
-        if path.is_file():
-            return path
+        # The common case, a rendition made already, without pathlib's parsing.
+        made = os.path.join(self._renditions, digest[:2], digest, f"{width}.{kind}")
+        if os.path.isfile(made):
+            return Path(made)
+        path = Path(made)
         original = self.original(digest)
         if not original.is_file():
             return None
@@ -146,11 +149,25 @@ StartResponse = Callable[..., Any]
 
 class MediaFiles:
     """WSGI middleware: answer /media/ requests from the media folder, ahead of
-    Flask, the way a static file server would."""
+    Flask, the way a static file server would.
 
-    def __init__(self, wsgi_app: Callable[..., Any], folder: MediaFolder) -> None:
+    The renditions asked for most stay in memory with their headers (they never
+    change: the digest names the content), up to `memory` bytes, so an answer
+    costs a dictionary lookup, as a hello world's does.
+    """
+
+    def __init__(
+        self,
+        wsgi_app: Callable[..., Any],
+        folder: MediaFolder,
+        memory: int = 32 * 1024 * 1024,
+    ) -> None:
         self.wsgi_app = wsgi_app
         self.folder = folder
+        self.memory = memory
+        self._held: dict[str, tuple[list[tuple[str, str]], bytes]] = {}
+        self._held_bytes = 0
+        self._lock = threading.Lock()
 
     def __call__(
         self, environ: dict[str, Any], start_response: StartResponse
@@ -163,34 +180,39 @@ class MediaFiles:
             return _answer(
                 start_response, "405 Method Not Allowed", [("Allow", "GET, HEAD")]
             )
+        held = self._held.get(path) or self._load(path)
+        if held is None:
+            return _answer(start_response, "404 Not Found")
+        headers, body = held
+        if environ.get("HTTP_IF_NONE_MATCH", "").strip() == headers[-1][1]:
+            start_response("304 Not Modified", headers[:-2] + headers[-1:])
+            return []
+        start_response("200 OK", headers)
+        return [] if method == "HEAD" else [body]
+
+    def _load(self, path: str) -> tuple[list[tuple[str, str]], bytes] | None:
+        """Read a rendition (making it first if need be) and hold it in memory."""
         found = _RENDITION.match(path)
         file = found and self.folder.rendition(found[1], int(found[2]), found[3])
         if not file:
-            return _answer(start_response, "404 Not Found")
-        etag = f'"{found[1]}-{found[2]}{found[3]}"'
-        headers = [*HEADERS.items(), ("Cache-Control", _IMMUTABLE), ("ETag", etag)]
-        if environ.get("HTTP_IF_NONE_MATCH", "").strip() == etag:
-            start_response("304 Not Modified", headers)
-            return []
-        start_response(
-            "200 OK",
-            [
-                *headers,
-                ("Content-Type", pictures.content_type(found[3])),
-                ("Content-Length", str(file.stat().st_size)),
-            ],
-        )
-        if method == "HEAD":
-            return []
-        stream = open(file, "rb")  # noqa: SIM115 - the server closes it when sent
-        wrapper = environ.get("wsgi.file_wrapper")
-        return wrapper(stream, 64 * 1024) if wrapper else _chunks(stream)
-
-
-def _chunks(stream: Any) -> Iterable[bytes]:
-    with stream:
-        while chunk := stream.read(64 * 1024):
-            yield chunk
+            return None
+        # Renditions are small (tens of KB, a few hundred at most): read whole.
+        body = file.read_bytes()
+        headers = [
+            *HEADERS.items(),
+            ("Cache-Control", _IMMUTABLE),
+            ("Content-Type", pictures.content_type(found[3])),
+            ("Content-Length", str(len(body))),
+            ("ETag", f'"{found[1]}-{found[2]}{found[3]}"'),
+        ]
+        with self._lock:
+            if path not in self._held and len(body) <= self.memory:
+                while self._held_bytes + len(body) > self.memory:
+                    oldest = next(iter(self._held))
+                    self._held_bytes -= len(self._held.pop(oldest)[1])
+                self._held[path] = (headers, body)
+                self._held_bytes += len(body)
+        return headers, body
 
 
 def _answer(

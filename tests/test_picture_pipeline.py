@@ -377,6 +377,12 @@ def test_media_urls_answer_only_for_what_is_kept(pictured_app, tmp_path, desk):
         assert client.get(path).status_code == 404, path
     assert client.post(f"/media/{digest}/640.jpeg").status_code == 405
     assert client.head(f"/media/{digest}/640.jpeg").data == b""
+    etag = client.get(f"/media/{digest}/640.jpeg").headers["ETag"]
+    again = client.get(f"/media/{digest}/640.jpeg", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    assert (
+        "Content-Length" not in again.headers or again.headers["Content-Length"] == "0"
+    )
 
 
 def test_an_archive_from_before_pictures_fetches_its_stories_pictures(

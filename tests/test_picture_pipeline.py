@@ -123,7 +123,7 @@ def test_a_lead_picture_is_fetched_kept_and_offered_in_sizes_and_formats(
     assert re.search(r'class="tint-\d+"', img)
     assert 'sizes="(min-width: 40rem) 38rem, calc(100vw - 2rem)"' in img
     widths = re.findall(r" (\d+)w", img)
-    assert widths == ["160", "320", "480", "640", "960", "1280", "1600"]
+    assert widths == ["160", "320", "480", "640", "800", "960", "1280", "1600"]
     assert "Opening day" in figure and "City archive" in figure
     assert url not in client.get("/news/desk/new-bridge").text  # nothing from elsewhere
 

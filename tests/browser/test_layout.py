@@ -188,3 +188,21 @@ def test_cards_keep_their_size_while_pictures_load(
     context.close()
     assert loaded >= 2 and with_text_only >= 2, (loaded, with_text_only)
     assert sum(shifts) < 0.01, shifts
+
+
+@pytest.mark.parametrize("width", [320, 360, 1366])
+def test_the_install_button_appearing_moves_nothing(open_page, width):
+    # Chromium shows it when it fires beforeinstallprompt, after the page is drawn;
+    # it takes the room between the saved-stories link and the settings.
+    page = open_page(FISH, {"width": width, "height": 740})
+
+    def boxes() -> list:
+        return page.evaluate(
+            "[...document.querySelectorAll('.app-bar > :not(.install-button), main')]"
+            ".map(e => JSON.stringify(e.getBoundingClientRect()))"
+        )
+
+    before = boxes()
+    page.evaluate("document.querySelector('.install-button').hidden = false")
+    assert page.is_visible(".install-button")
+    assert boxes() == before

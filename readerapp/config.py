@@ -83,7 +83,7 @@ DEFAULTS: dict[str, Any] = {
     # Largest picture file fetched, in bytes.
     "PICTURE_MAX_BYTES": 20 * 1024 * 1024,
     # Pages and images the service worker keeps on a reader's device (saved stories
-    # are extra); about 60 x 30 KB pages and 60 images of up to 200 KB: 14 MB at most.
+    # are extra); about 60 x 30 KB pages and 60 pictures of up to 100 KB: 9 MB at most.
     "OFFLINE_PAGES": 60,
     "OFFLINE_IMAGES": 60,
     # Flask-Caching backend; "SimpleCache" works in one process with no services.

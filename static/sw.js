@@ -15,11 +15,12 @@ const ARTICLE = /^\/news\/[^/]+\/[^/]+$/;
 const MEDIA = /^(\/media\/\w+\/)(\d+)/;
 let need = 960;
 const widthOf = (copy) => +copy?.headers.get('x-from')?.match(/(\d+)\.\w+$/)?.[1] || 0;
-// A story's own pictures (not its cards'), as the width this device needs.
+// A story's own pictures (not its cards'): [the width this device needs, its key].
 const pictures = (html) => [...html.matchAll(/<picture data-offline>.*?image\/webp" srcset="([^"]+)/g)]
   .map(([, set]) => {
-    const options = set.split(', ').map((option) => option.split(' '));
-    return (options.find(([, w]) => parseInt(w) >= need) || options.at(-1))[0];
+    const options = set.split(', ').map((o) => o.split(' '));
+    const [url] = options.find(([, w]) => parseInt(w) >= need) || options.at(-1);
+    return [url, url.match(MEDIA)[1]];
   });
 
 addEventListener('install', (event) => {
@@ -171,11 +172,10 @@ async function imageFirst(request) {
   }
 }
 
-// The pictures of a story kept in the background, unless this device has them.
+// A story's pictures, unless this device has them as wide (a card's thumbnail is not).
 async function keepPictures(html) {
-  for (const url of pictures(html)) {
-    const media = url.match(MEDIA)[1];
-    if (await caches.match(media)) continue;
+  for (const [url, media] of pictures(html)) {
+    if (widthOf(await caches.match(media)) >= url.match(MEDIA)[2]) continue;
     const response = await fetch(url);
     if (ok(response)) await put(IMAGES, media, response);
   }
@@ -199,14 +199,17 @@ async function keepLatest() {
   const list = await response.text();
   const urls = ['/', ...JSON.parse(list).urls];
   const changed = (copy) => copy.headers.get('last-modified') !== response.headers.get('last-modified');
+  // Their pictures from the reader's second visit on: a first visit keeps text.
+  const again = await cache.match(LATEST_URL);
   for (const url of urls) {
     const copy = await cached(url);
-    if (!copy || (url === '/' && changed(copy))) {
+    let html = copy && !(url === '/' && changed(copy)) && await copy.text();
+    if (!html) {
       const page = await fetch(url);
-      const html = ok(page) && await page.clone().text();
+      html = ok(page) && await page.clone().text();
       if (html) await put(LATEST, url, page, html);
-      if (html) await keepPictures(html);
     }
+    if (again && html) await keepPictures(html);
   }
   for (const key of await cache.keys()) {
     if (!urls.includes(new URL(key.url).pathname)) await drop(cache, key);
@@ -221,8 +224,7 @@ async function save(path) {
   const saved = await open(SAVED);
   await saved.put(path, page);
   await keepPictures(html);
-  for (const url of pictures(html)) {
-    const media = url.match(MEDIA)[1];
+  for (const [, media] of pictures(html)) {
     const copy = await caches.match(media);
     if (copy) await saved.put(media, copy);
   }
@@ -235,9 +237,7 @@ async function remove(path) {
   const page = await saved.match(path);
   if (!page) return true;
   const html = await page.text();
-  for (const key of [...pictures(html).map((url) => url.match(MEDIA)[1]), path]) {
-    await saved.delete(key);
-  }
+  for (const [, key] of [...pictures(html), [, path]]) await saved.delete(key);
   if (await cached(path)) await remember(path, html, null);
   else await forget(path);
   return true;

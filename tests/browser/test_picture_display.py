@@ -157,3 +157,44 @@ def test_a_saved_story_keeps_its_picture_in_one_size(browser, live_server):
     wait_until(page, f"document.querySelector('{LEAD}').complete")
     assert page.eval_on_selector(LEAD, "img => img.naturalWidth") > 0
     context.close()
+
+
+MEDIA_KEYS = (
+    "caches.open('readerapp-images').then(c => c.keys()).then(keys => keys"
+    ".filter(k => k.url.includes('/media/')).map(k => k.url))"
+)
+WIDEST_KEPT = (
+    "caches.open('readerapp-images').then(c => c.keys()).then(keys => Promise.all("
+    "keys.map(k => caches.match(k).then(r => r.headers.get('x-from')))))"
+)
+
+
+def test_background_stories_bring_their_pictures_from_the_second_visit(
+    browser, live_server
+):
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    page.goto(live_server + PLAIN)  # its cards show the pictured story's thumbnail
+    wait_until(page, "navigator.serviceWorker.controller !== null")
+    wait_until(
+        page,
+        f"caches.open('readerapp-latest').then(c => c.match('{PICTURED}'))"
+        ".then(Boolean)",
+    )
+    page.wait_for_timeout(500)
+    # A first visit keeps the text of the newest stories, not their pictures: only
+    # what the page itself showed (the thumbnail) is on the device.
+    kept = page.evaluate(WIDEST_KEPT)
+    assert all(int(re.search(r"/(\d+)\.\w+$", url)[1]) <= 320 for url in kept if url)
+    page.reload()  # a second visit: the kept stories' pictures, at this phone's width
+    wait_until(
+        page,
+        WIDEST_KEPT
+        + ".then(froms => froms.some(u => u && +u.match(/(\\d+)\\.\\w+$/)[1] >= 640))",
+    )
+    assert len(page.evaluate(MEDIA_KEYS)) == 1  # one copy of the picture
+    context.set_offline(True)
+    page.goto(live_server + PICTURED)
+    wait_until(page, f"document.querySelector('{LEAD}').complete")
+    assert page.eval_on_selector(LEAD, "img => img.naturalWidth") > 0
+    context.close()

@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -156,13 +157,13 @@ def article_count(database: Path) -> int:
         return db.execute("SELECT count(*) FROM article").fetchone()[0]
 
 
-def start_reader(work: Path) -> tuple[Server, int, int]:
+def start_reader(work: Path, options: Sequence[str] = ()) -> tuple[Server, int, int]:
     """Start `reader serve`; return it with the threads and connections it chose."""
     port = free_port()
     output = work / "serve.log"
     with output.open("w") as sink:
         process = subprocess.Popen(
-            [READER, "serve", "--port", str(port)],
+            [READER, "serve", "--port", str(port), *options],
             env=reader_env(work),
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -218,16 +219,16 @@ class Run:
 
 
 def wrk(url: str, seconds: int, connections: int, urls: Path | None = None,
-        start: int = 0) -> Run:  # fmt: skip
+        start: int = 0, threads: int = 1, rotate: str = ROTATE) -> Run:  # fmt: skip
     """Run wrk against url (or, with urls, against each of those paths in turn)."""
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    command += ["--timeout", "30s"]  # cold pages queue; count them, do not drop them
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s"]
+    command += ["--latency", "--timeout", "30s"]  # cold pages queue: count them all
     env = dict(os.environ)
     if urls:
         script = urls.with_suffix(".lua")
-        script.write_text(ROTATE)
+        script.write_text(rotate)
         command += ["-s", str(script)]
-        env.update(URLS=str(urls), START=str(start))
+        env.update(URLS=str(urls), START=str(start), THREADS=str(threads))
     output = subprocess.run(
         [*command, url], capture_output=True, text=True, env=env, check=True
     ).stdout

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
-import brotli
 from flask import Flask, Response, request
 
 from . import pagecache
 from .extensions import get_store
-from .pagecache import CachedPage
+from .pagecache import CachedPage, compress
 
 # Pages and API answers a browser must revalidate (cheaply, with a 304) but a shared
 # cache or CDN in front may hold for a minute, and serve stale while it refetches.
@@ -32,15 +30,6 @@ VALIDATED_TYPES = (
     "text/plain",
 )
 COMPRESSIBLE_TYPES = (*VALIDATED_TYPES, "text/css", "image/svg+xml")
-# Below this a compressed body saves less than the header it needs.
-MIN_COMPRESS_BYTES = 512
-
-
-def compress(body: bytes, encoding: str) -> bytes:
-    """Return body compressed as `br` or `gzip` (deterministically, for ETags)."""
-    if encoding == "br":
-        return brotli.compress(body, quality=5)
-    return gzip.compress(body, compresslevel=6, mtime=0)
 
 
 @lru_cache(maxsize=256)
@@ -81,16 +70,17 @@ def init_app(app: Flask) -> None:
             last_modified=max(started, changed) if changed else started,
             seq=request.environ.get(pagecache.SEQ, 0),
             reads=pagecache.reads(),
+            compressible=len(body) >= pagecache.MIN_COMPRESS_BYTES,
         )
         cacheable = (
             pagecache.KEY in request.environ
             and request.endpoint in pagecache.CACHED_ENDPOINTS
             and "Set-Cookie" not in response.headers
         )
-        if len(body) >= MIN_COMPRESS_BYTES:
-            # A cached page is kept in every encoding, so a hit never compresses.
-            for wanted in ("br", "gzip") if cacheable else filter(None, [encoding]):
-                page.encoded[wanted] = compress(body, wanted)
+        if page.compressible and encoding:
+            # Only the encoding asked for: a crawler asking for none costs none. The
+            # page cache adds another the first time a hit asks for it (#16).
+            page.encoded[encoding] = compress(body, encoding)
         if encoding in page.encoded:
             response.set_data(page.encoded[encoding])
             response.headers["Content-Encoding"] = encoding
@@ -109,7 +99,7 @@ def init_app(app: Flask) -> None:
 def _compress_static_file(app: Flask, response: Response, encoding: str) -> None:
     path = Path(app.static_folder or "", request.view_args["filename"])
     stat = path.stat()
-    if stat.st_size < MIN_COMPRESS_BYTES:
+    if stat.st_size < pagecache.MIN_COMPRESS_BYTES:
         return
     body = _compressed_file(path, stat.st_mtime_ns, encoding)
     file_wrapper = response.response

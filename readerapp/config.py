@@ -52,7 +52,8 @@ DEFAULTS: dict[str, Any] = {
             "licence_url": "https://creativecommons.org/licenses/by-sa/4.0/",
         },
     },
-    # Processes that sanitise a large import; 0 means one per CPU core.
+    # Processes that sanitise a large import, and choose "Also read" for many stories
+    # at once (#16); 0 means one per CPU core.
     "IMPORT_WORKERS": 0,
     # TOML file naming the site's sections and the source categories each takes
     # (README "Sections"); empty: stories keep the section their source names.

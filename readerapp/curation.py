@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from datetime import date
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date, datetime
+from itertools import repeat
+from pathlib import Path
 
 from .models import Article, ArticleSummary, SectionRundown, Surroundings
-from .store import Store
+from .search import ArchiveIndex, Likeness, likeness_text
+from .store import Store, open_store
 
 LATEST_COUNT = 5
 DONT_MISS_COUNT = 4
@@ -15,6 +20,11 @@ DONT_MISS_COUNT = 4
 DONT_MISS_DEPTH = 10
 RUNDOWN_COUNT = 4
 RELATED_DEPTH = 12
+# Choosing "Also read" for this many articles at once pays for a process per core.
+PARALLEL_CHOICE = 2000
+# "Also read" candidates kept per article: enough to outlast the previous and next
+# stories, which a page never offers twice, and a few stories taken off the site.
+ALSO_READ_KEPT = 8
 # How far "Also read" walks back or forward in time when nothing related is found;
 # a section of one brief title a day must not make an article page walk it all.
 NEAREST_DEPTH = 20
@@ -35,10 +45,13 @@ def surroundings(
     previous, newer = store.neighbours(article)
     shown.update(s.id for s in (previous, newer) if s)
 
-    candidates = _blend(
-        related(article, RELATED_DEPTH) if related else [],
-        store.tag_neighbours(article, RELATED_DEPTH),
-    )
+    candidates = store.also_read(article.id)
+    if candidates is None:
+        # Not chosen yet (the next index update chooses): asked for now, slowly.
+        candidates = _blend(
+            related(article, RELATED_DEPTH) if related else [],
+            store.tag_neighbours(article, RELATED_DEPTH),
+        )
     unshown = store.summaries(c for c in candidates if c not in shown)
     also_read = next((s for s in unshown if not _same_headline(s, article)), None)
     if also_read is None:
@@ -76,6 +89,125 @@ def _blend(by_text: list[str], by_tags: list[str]) -> list[str]:
     tagged = set(by_tags)
     both = [i for i in by_text if i in tagged]
     return list(dict.fromkeys([*both, *by_text, *by_tags]))
+
+
+def choose_also_read(
+    store: Store,
+    archive_index: ArchiveIndex,
+    changed: Collection[str] = (),
+    workers: int = 1,
+) -> int:
+    """Choose and keep the "Also read" candidates of the articles that have none
+    (new, changed, or stored before there were any) and of those whose candidates
+    name a `changed` article (added, updated or removed); return how many.
+
+    An article page then reads its candidates instead of asking the index (#16).
+    Choices name articles by id, so a rebuilt index leaves them as they are.
+    """
+    due = store.also_read_due(changed)
+    if not due or archive_index.current() is None:
+        return 0
+    shares = workers if len(due) >= PARALLEL_CHOICE else 1
+    if shares > 1:
+        # Ids sorted keep each source's stories (and words) mostly in one share.
+        ordered = sorted(due)
+        size = -(-len(ordered) // shares)
+        split = [ordered[n : n + size] for n in range(0, len(ordered), size)]
+        with ProcessPoolExecutor(len(split)) as pool:
+            found = list(
+                pool.map(
+                    _choose_share,
+                    repeat(store.path()),
+                    repeat(archive_index.root),
+                    split,
+                )
+            )
+    else:
+        found = [_choose(store, archive_index, due)]
+    chosen: dict[str, list[str]] = {}
+    by_text: dict[str, list[str]] = {}
+    for one_chosen, one_by_text in found:
+        chosen.update(one_chosen)
+        by_text.update(one_by_text)
+    # A new story may suit those most like it better than what they offer.
+    again = {i for c in changed for i in by_text.get(c, ())} - chosen.keys()
+    if again:
+        chosen.update(_choose(store, archive_index, again)[0])
+    store.keep_also_read(chosen)
+    return len(chosen)
+
+
+def _choose_share(
+    database: str, index_root: Path, ids: list[str]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Choose for some of the articles in a process of its own."""
+    store = open_store(database)
+    try:
+        return _choose(store, ArchiveIndex(index_root), ids)
+    finally:
+        store.close()
+
+
+def _choose(
+    store: Store, archive_index: ArchiveIndex, ids: Collection[str]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Return the candidates chosen for these articles, and the articles each
+    one's text is most like."""
+    with archive_index.likeness() as likeness:
+        if likeness is None:
+            return {}, {}
+        choosing = _Choosing(store)
+        by_text = choosing.choose(store.texts(ids), likeness)
+    return choosing.chosen, by_text
+
+
+class _Choosing:
+    """What choosing many articles' "Also read" at once needs from the archive."""
+
+    def __init__(self, store: Store) -> None:
+        self.headlines = {i: h.casefold() for i, h in store.headlines().items()}
+        self.tagged: dict[str, list[str]] = {}
+        self.members: dict[str, list[tuple[str, float]]] = {}
+        for tag, articles in store.relating_tags().items():
+            self.members[tag] = [
+                (i, datetime.fromisoformat(p).timestamp()) for i, p in articles
+            ]
+            for article_id, _ in articles:
+                self.tagged.setdefault(article_id, []).append(tag)
+        self.chosen: dict[str, list[str]] = {}
+
+    def choose(
+        self, texts: Iterable[tuple[str, ...]], likeness: Likeness
+    ) -> dict[str, list[str]]:
+        """Choose for each (id, headline, standfirst, body text); return the ids
+        each one's text is most like."""
+        by_text = {}
+        for article_id, headline, standfirst, body_text in texts:
+            text = likeness_text(headline, standfirst, body_text)
+            by_text[article_id] = likeness.like(article_id, text, RELATED_DEPTH)
+            candidates = _blend(by_text[article_id], self._by_tags(article_id))
+            own = headline.casefold()
+            self.chosen[article_id] = [
+                c
+                for c in candidates
+                if c != article_id and self.headlines.get(c, own) != own
+            ][:ALSO_READ_KEPT]
+        return by_text
+
+    def _by_tags(self, article_id: str) -> list[str]:
+        """Return what Store.tag_neighbours would, from the tags read once."""
+        shared: Counter[str] = Counter()
+        times: dict[str, float] = {}
+        when = 0.0
+        for tag in self.tagged.get(article_id, ()):
+            for other, published in self.members[tag]:
+                if other == article_id:
+                    when = published
+                else:
+                    shared[other] += 1
+                    times[other] = published
+        ranked = sorted(shared, key=lambda o: (-shared[o], abs(times[o] - when), o))
+        return ranked[:RELATED_DEPTH]
 
 
 def _same_headline(one: ArticleSummary, other: Article) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import curation
 from .models import Article, ArticleRecord, ArticleRemoval, Picture, SaveCounts
 from .sanitize import clean_html
 from .search import ArchiveIndex
@@ -399,9 +400,10 @@ def import_source(
     return counts
 
 
-def catch_up(store: Store, archive_index: ArchiveIndex) -> int:
-    """Bring the search index up to date with the archive; return how many articles
-    it added (removed ones are taken out too).
+def catch_up(store: Store, archive_index: ArchiveIndex, workers: int = 1) -> int:
+    """Bring the search index up to date with the archive, and choose "Also read"
+    for what changed; return how many articles it added (removed ones are taken
+    out too).
 
     Articles stay marked pending until the index has committed them, so a failure
     here loses nothing: the next import or reindex picks them up.
@@ -412,8 +414,6 @@ def catch_up(store: Store, archive_index: ArchiveIndex) -> int:
     if removed and not everything:
         archive_index.delete(removed)
     store.mark_removals_indexed(removed)
-    if not pending:
-        return 0
     indexed: list[str] = []
 
     def tracked() -> Iterator[Article]:
@@ -421,6 +421,8 @@ def catch_up(store: Store, archive_index: ArchiveIndex) -> int:
             indexed.append(article.id)
             yield article
 
-    archive_index.add(tracked(), expected=pending)
-    store.mark_indexed(None if everything else indexed)
+    if pending:
+        archive_index.add(tracked(), expected=pending)
+        store.mark_indexed(None if everything else indexed)
+    curation.choose_also_read(store, archive_index, [*indexed, *removed], workers)
     return len(indexed)

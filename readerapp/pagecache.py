@@ -10,6 +10,7 @@ each serving process notices the commit through `PRAGMA data_version`.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import threading
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
+import brotli
 from flask import Flask, g
 from werkzeug.http import is_resource_modified, parse_accept_header
 
@@ -57,6 +59,8 @@ SEQ = "readerapp.page_seq"
 PAGE = "readerapp.page"
 # Headers that belong to one encoding of a page, set afresh on each replay.
 _PER_ENCODING = frozenset({"content-length", "content-encoding", "etag"})
+# Below this a compressed body saves less than the header it needs.
+MIN_COMPRESS_BYTES = 512
 
 StartResponse = Callable[..., Any]
 
@@ -70,6 +74,7 @@ class CachedPage:
     last_modified: datetime
     seq: int  # the archive's change number when rendering began
     reads: frozenset[str]  # the cache tags of everything it read
+    compressible: bool = False  # large enough to be worth compressing
     encoded: dict[str, bytes] = field(default_factory=dict)  # by content coding
     headers: tuple[tuple[str, str], ...] = ()  # all but the per-encoding ones
 
@@ -102,6 +107,13 @@ class ChangeWatch:
     def is_fresh(self, page: CachedPage) -> bool:
         """Return whether nothing the page read has changed since it was rendered."""
         return all(self._tag_seq.get(tag, 0) <= page.seq for tag in page.reads)
+
+
+def compress(body: bytes, encoding: str) -> bytes:
+    """Return body compressed as `br` or `gzip` (deterministically, for ETags)."""
+    if encoding == "br":
+        return brotli.compress(body, quality=5)
+    return gzip.compress(body, compresslevel=6, mtime=0)
 
 
 def depends_on(*tags: str) -> None:
@@ -161,7 +173,7 @@ class PageCache:
         environ[KEY] = key = self.key(environ)
         page = self.backend.get(key)
         if page is not None and self.watch.is_fresh(page):
-            return self.replay(page, environ, start_response)
+            return self.replay(page, environ, start_response, key)
 
         captured: list[Any] = []
 
@@ -181,12 +193,20 @@ class PageCache:
         return body
 
     def replay(
-        self, page: CachedPage, environ: dict[str, Any], start_response: StartResponse
+        self,
+        page: CachedPage,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        key: str,
     ) -> Iterable[bytes]:
         """Answer from the cached page: 200, or 304 when the client has it already."""
         encoding = None
-        if page.encoded:
+        if page.compressible:
             encoding = preferred_encoding(environ.get("HTTP_ACCEPT_ENCODING", ""))
+            if encoding and encoding not in page.encoded:
+                # Compressed once, the first time a reader asks for this encoding.
+                page.encoded[encoding] = compress(page.body, encoding)
+                self.backend.set(key, page)
         body = page.encoded.get(encoding, page.body) if encoding else page.body
         etag = f"{page.digest}-{encoding}" if body is not page.body else page.digest
         headers = [*page.headers, ("ETag", f'"{etag}"')]

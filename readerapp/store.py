@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -152,6 +152,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX article_picture_by_url ON article_picture (url);
     ALTER TABLE article ADD COLUMN shown_picture TEXT;
     """,
+    # 3 (#16): each story's "Also read" candidates, best first, chosen when the search
+    # index took it in, so that an article page need not ask the index. A story
+    # without a row (new, changed, or stored before this) is asked about live.
+    """
+    CREATE TABLE IF NOT EXISTS also_read (
+        article_id  TEXT PRIMARY KEY REFERENCES article (id) ON DELETE CASCADE,
+        candidates  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 
@@ -257,6 +266,12 @@ def _source(row: Sequence) -> SourceState:
         outcome=row[6],
         not_before=_datetime(row[7]),
     )
+
+
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Split a list of SQL parameters into runs SQLite accepts in one statement."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _picture_json(picture: Picture | None) -> str | None:
@@ -509,6 +524,90 @@ class Store:
         )
         return [row[0] for row in rows]
 
+    def relating_tags(self) -> dict[str, list[tuple[str, str]]]:
+        """Return, for each tag that relates stories (as tag_neighbours counts them),
+        the (id, published) of the articles carrying it."""
+        rows = self.db.execute(
+            "SELECT t.tag, t.article_id, a.published FROM article_tag t"
+            " JOIN article a ON a.id = t.article_id"
+            " WHERE t.tag IN (SELECT tag FROM article_tag"
+            "  WHERE tag NOT IN (SELECT name FROM section)"
+            "  GROUP BY tag HAVING count(*) <= ?)",
+            (COMMON_TAG,),
+        )
+        found: dict[str, list[tuple[str, str]]] = {}
+        for tag, article_id, published in rows:
+            found.setdefault(tag, []).append((article_id, published))
+        return found
+
+    def headlines(self) -> dict[str, str]:
+        """Return every article's headline, by id."""
+        return dict(self.db.execute("SELECT id, headline FROM article"))
+
+    def texts(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, ...]]:
+        """Yield (id, headline, standfirst, body text) of these articles (all when
+        None), in no particular order."""
+        columns = "id, headline, coalesce(standfirst, ''), body_text"
+        if ids is None:
+            yield from self.db.execute(f"SELECT {columns} FROM article")
+            return
+        for chunk in _chunks(list(ids)):
+            yield from self.db.execute(
+                f"SELECT {columns} FROM article"
+                f" WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+
+    def also_read(self, article_id: str) -> list[str] | None:
+        """Return the ids chosen for an article's "Also read", best first, or None
+        when none were chosen since it last changed."""
+        row = self.db.execute(
+            "SELECT candidates FROM also_read WHERE article_id = ?", (article_id,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def also_read_due(self, changed: Collection[str]) -> set[str]:
+        """Return the articles whose "Also read" must be chosen again: those with no
+        choice yet, and those whose choices name one of the `changed` articles."""
+        changed = set(changed)
+        due = {
+            row[0]
+            for row in self.db.execute(
+                "SELECT id FROM article a WHERE NOT EXISTS"
+                " (SELECT 1 FROM also_read r WHERE r.article_id = a.id)"
+            )
+        }
+        if changed and len(due) < self.article_count():
+            for article_id, candidates in self.db.execute(
+                "SELECT article_id, candidates FROM also_read"
+            ):
+                if not changed.isdisjoint(json.loads(candidates)):
+                    due.add(article_id)
+        return due
+
+    def keep_also_read(self, choices: dict[str, list[str]]) -> None:
+        """Store articles' "Also read" choices; the pages of those whose choice
+        changed are rendered anew."""
+        before: dict[str, str] = {}
+        for chunk in _chunks(list(choices)):
+            before.update(
+                self.db.execute(
+                    "SELECT article_id, candidates FROM also_read"
+                    f" WHERE article_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
+        rows = [(i, json.dumps(c)) for i, c in choices.items()]
+        with self._transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO also_read (article_id, candidates)"
+                " SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM article WHERE id = ?1)",
+                rows,
+            )
+            changed = {article_tag(i) for i, c in rows if before.get(i, c) != c}
+            if changed:
+                self._mark_changed(changed)
+
     def ids(self) -> set[str]:
         """Return the id of every article in the archive."""
         return {row[0] for row in self.db.execute("SELECT id FROM article")}
@@ -583,8 +682,7 @@ class Store:
     def checksums(self, ids: Sequence[str]) -> dict[str, str]:
         """Return the stored checksum of each of these ids that the archive holds."""
         found: dict[str, str] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in _chunks(list(ids)):
             marks = ",".join("?" * len(chunk))
             found.update(
                 self.db.execute(
@@ -679,6 +777,10 @@ class Store:
                     )
                     self.db.execute(
                         "DELETE FROM article_tag WHERE article_id = ?", (record.id,)
+                    )
+                    # Chosen for the old text: the next index update chooses again.
+                    self.db.execute(
+                        "DELETE FROM also_read WHERE article_id = ?", (record.id,)
                     )
                     counts.updated += 1
                     changed.update((article_tag(record.id), section_tag(existing[-1])))

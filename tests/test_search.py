@@ -450,43 +450,6 @@ def test_a_second_writer_gets_a_clear_message(app):
             assert "Traceback" not in result.output
 
 
-def test_more_like_this_picks_a_story_on_the_same_subject(make_app, tmp_path):
-    app = make_app(tmp_path)
-    import_records(
-        app,
-        tmp_path / "related.jsonl",
-        record(
-            "k-1",
-            "Volcano erupts near the coast",
-            "Lava and ash from the volcano closed the airport.",
-            published="2024-01-01",
-        ),
-        record(
-            "k-2",
-            "School term starts",
-            "Pupils returned to class.",
-            published="2024-01-02",
-        ),
-        record(
-            "k-3",
-            "Ash cloud grounds flights",
-            "Volcano ash over the airport halts flights; lava flows continue.",
-            section="Travel",
-            published="2024-01-03",
-        ),
-        record(
-            "k-4",
-            "Council approves budget",
-            "The budget passed.",
-            published="2024-01-04",
-        ),
-        record("k-5", "Bakery wins prize", "Bread and cakes.", published="2024-01-05"),
-    )
-    html = app.test_client().get("/news/desk/volcano-erupts-near-the-coast").text
-    also = re.search(r'<aside class="also-read".*?</aside>', html, re.S)[0]
-    assert "Ash cloud grounds flights" in also
-
-
 def test_also_read_never_names_a_story_with_the_same_headline(make_app, tmp_path):
     # Current-events briefs share one title per topic; a link with the headline
     # being read looks to a reader like a link to this very page (#13).

@@ -1,0 +1,132 @@
+""" "Also read" is chosen when stories are indexed, and stays right as they change (#16)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from conftest import import_records, record
+
+VOLCANO = "/news/desk/volcano-erupts-near-the-coast"
+
+
+def also_read(app: Flask, path: str) -> str:
+    html = app.test_client().get(path).text
+    found = re.search(r'<aside class="also-read".*?</aside>', html, re.S)
+    return found[0] if found else ""
+
+
+def stories(*leave_out: str) -> list[dict]:
+    made = [
+        record(
+            "k-1",
+            "Volcano erupts near the coast",
+            "Lava and ash from the volcano closed the airport.",
+            published="2024-01-01",
+        ),
+        record(
+            "k-2",
+            "School term starts",
+            "Pupils returned to class.",
+            published="2024-01-02",
+        ),  # fmt: skip
+        record(
+            "k-3",
+            "Ash cloud grounds flights",
+            "Volcano ash over the airport halts flights; lava flows continue.",
+            section="Travel",
+            published="2024-01-03",
+        ),
+        record(
+            "k-4",
+            "Council approves budget",
+            "The budget passed.",
+            published="2024-01-04",
+        ),  # fmt: skip
+        record("k-5", "Bakery wins prize", "Bread and cakes.", published="2024-01-05"),
+        record(
+            "k-6",
+            "Airport reopens after the eruption",
+            "Flights resume as the volcano's ash clears from the airport.",
+            section="Travel",
+            published="2024-01-06",
+        ),
+    ]
+    return [r for r in made if r["id"] not in leave_out]
+
+
+@pytest.fixture
+def volcano(make_app, tmp_path: Path) -> Flask:
+    app = make_app(tmp_path)
+    import_records(app, tmp_path / "first.jsonl", *stories())
+    assert "Ash cloud grounds flights" in also_read(app, VOLCANO)
+    return app
+
+
+def test_also_read_needs_no_search_index_to_show(volcano):
+    shutil.rmtree(volcano.config["INDEX_DIR"])
+    assert "Ash cloud grounds flights" in also_read(volcano, VOLCANO)
+
+
+def test_also_read_offers_a_story_on_the_same_subject(volcano):
+    offered = also_read(volcano, VOLCANO)
+    assert "Ash cloud grounds flights" in offered
+    assert "Volcano erupts near the coast" not in offered
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"id": "k-3", "removed": True}, id="taken off the site"),
+        pytest.param(
+            stories()[2] | {"headline": "Volcano erupts near the coast"},
+            id="renamed to the headline being read",
+        ),
+    ],
+)
+def test_a_changed_story_that_may_not_be_offered_is_not(volcano, tmp_path, change):
+    import_records(volcano, tmp_path / "change.jsonl", change)
+    offered = also_read(volcano, VOLCANO)
+    assert "Ash cloud grounds flights" not in offered
+    assert "Volcano erupts near the coast" not in offered
+    assert "Airport reopens after the eruption" in offered
+
+
+def test_a_changed_story_offers_what_it_is_now_like(volcano, tmp_path):
+    rewritten = stories()[0] | {"body_html": "<p>Bread and cakes win a prize.</p>"}
+    import_records(volcano, tmp_path / "rewritten.jsonl", rewritten)
+    assert "Bakery wins prize" in also_read(volcano, VOLCANO)
+
+
+def test_an_older_story_offers_a_newer_one_like_it(make_app, tmp_path):
+    app = make_app(tmp_path)
+    import_records(app, tmp_path / "first.jsonl", *stories("k-3", "k-6"))
+    assert "Ash cloud" not in also_read(app, VOLCANO)
+    import_records(app, tmp_path / "later.jsonl", *stories()[2:3])
+    assert "Ash cloud grounds flights" in also_read(app, VOLCANO)
+
+
+def test_stories_stored_before_the_choice_are_chosen_for_by_reindex(volcano):
+    with sqlite3.connect(volcano.config["DATABASE"]) as db:
+        db.execute("DELETE FROM also_read")
+    # Asked of the search index until then.
+    assert "Ash cloud grounds flights" in also_read(volcano, VOLCANO)
+    result = volcano.test_cli_runner().invoke(args=["reindex"])
+    assert result.exit_code == 0, result.output
+    shutil.rmtree(volcano.config["INDEX_DIR"])
+    assert "Ash cloud grounds flights" in also_read(volcano, VOLCANO)
+
+
+def test_also_read_never_offers_the_story_itself(volcano):
+    client = volcano.test_client()
+    for story in stories():
+        slug = re.sub(r"[^a-z0-9]+", "-", story["headline"].lower()).strip("-")
+        section = story.get("section", "Desk").lower()
+        offered = also_read(volcano, f"/news/{section}/{slug}")
+        assert client.get(f"/news/{section}/{slug}").status_code == 200
+        assert story["headline"] not in offered

@@ -87,8 +87,7 @@ def _fetch(
     try:
         data = _read(url, fetcher, max_bytes)
     except FetchFailed as failed:
-        said = str(failed).removeprefix(f"{failed.url}: ")
-        return _Failed(said, permanent=not failed.transient)
+        return _Failed(failed.said, permanent=not failed.transient)
     except OSError as error:
         return _Failed(f"cannot read {_path(url)}: {error.strerror}", permanent=False)
     try:

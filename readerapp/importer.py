@@ -267,9 +267,7 @@ def parse_record(
         language=(language or "").lower(),
         picture=picture,
         undated=undated,
-        picture_urls=tuple(
-            dict.fromkeys(([picture.url] if picture else []) + picture_urls(body_html))
-        ),
+        picture_urls=tuple(picture_urls(body_html, picture.url if picture else None)),
     )
 
 

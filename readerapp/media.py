@@ -55,7 +55,6 @@ class MediaFolder:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._renditions = str(self.root / "renditions")
         self._making: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -74,9 +73,6 @@ class MediaFolder:
             _write_atomically(path, data)
         return digest
 
-    def has(self, digest: str) -> bool:
-        return self.original(digest).is_file()
-
     def remove(self, digest: str) -> None:
         """Delete an original and every rendition made from it."""
         self.original(digest).unlink(missing_ok=True)
@@ -87,27 +83,25 @@ class MediaFolder:
         there is no such picture, width or format."""
         if kind not in pictures.formats():
             return None
-        # The common case, a rendition made already, without pathlib's parsing.
-        made = os.path.join(self._renditions, digest[:2], digest, f"{width}.{kind}")
-        if os.path.isfile(made):
-            return Path(made)
-        path = Path(made)
+        path = self.renditions(digest) / f"{width}.{kind}"
+        if path.is_file():
+            return path
         original = self.original(digest)
         if not original.is_file():
             return None
         # Two readers asking at once for a rendition not made yet: one makes it.
         with self._guard:
             lock = self._making.setdefault(path, threading.Lock())
-        with lock:
-            if not path.is_file():
-                data = original.read_bytes()
-                try:
-                    made = pictures.render(data, width, kind)
-                except (ValueError, pictures.PictureRefused):
-                    return None
-                _write_atomically(path, made)
-        with self._guard:
-            self._making.pop(path, None)
+        try:
+            with lock:
+                if not path.is_file():
+                    made = pictures.render(original.read_bytes(), width, kind)
+                    _write_atomically(path, made)
+        except (ValueError, pictures.PictureRefused):
+            return None
+        finally:
+            with self._guard:
+                self._making.pop(path, None)
         return path
 
     def usage(self) -> tuple[int, int]:

@@ -173,16 +173,22 @@ def _link_stored_pictures(connection: sqlite3.Connection) -> None:
     ).fetchall()
     for article_id, picture, body_html in rows:
         lead = json.loads(picture)["url"] if picture else None
-        urls = list(dict.fromkeys(([lead] if lead else []) + picture_urls(body_html)))
-        connection.executemany(
-            "INSERT OR IGNORE INTO picture_source (url) VALUES (?)",
-            [(url,) for url in urls],
-        )
-        connection.executemany(
-            "INSERT OR IGNORE INTO article_picture (article_id, url, lead)"
-            " VALUES (?, ?, ?)",
-            [(article_id, url, url == lead) for url in urls],
-        )
+        _list_pictures(connection, article_id, picture_urls(body_html, lead), lead)
+
+
+def _list_pictures(
+    db: sqlite3.Connection, article_id: str, urls: Sequence[str], lead: str | None
+) -> None:
+    """Record, in the caller's transaction, the pictures a story shows."""
+    db.executemany(
+        "INSERT OR IGNORE INTO picture_source (url) VALUES (?)",
+        [(url,) for url in urls],
+    )
+    db.executemany(
+        "INSERT OR IGNORE INTO article_picture (article_id, url, lead)"
+        " VALUES (?, ?, ?)",
+        [(article_id, url, url == lead) for url in urls],
+    )
 
 
 def init_schema(connection: sqlite3.Connection) -> None:
@@ -856,15 +862,7 @@ class Store:
         self.db.execute(
             "DELETE FROM article_picture WHERE article_id = ?", (article_id,)
         )
-        self.db.executemany(
-            "INSERT OR IGNORE INTO picture_source (url) VALUES (?)",
-            [(url,) for url in urls],
-        )
-        self.db.executemany(
-            "INSERT OR IGNORE INTO article_picture (article_id, url, lead)"
-            " VALUES (?, ?, ?)",
-            [(article_id, url, url == lead) for url in urls],
-        )
+        _list_pictures(self.db, article_id, urls, lead)
         shown = self.db.execute(
             "SELECT p.digest, p.width, p.height, p.tint FROM picture_source ps"
             " JOIN picture p ON p.digest = ps.digest WHERE ps.url = ?",
@@ -872,7 +870,7 @@ class Store:
         ).fetchone()
         self.db.execute(
             "UPDATE article SET shown_picture = ? WHERE id = ?",
-            (" ".join(map(str, shown)) if shown else None, article_id),
+            (StoredPicture(*shown).column if shown else None, article_id),
         )
 
     def pictures_wanted(self, retry_refused: bool = False) -> list[str]:
@@ -890,22 +888,6 @@ class Store:
             (retry_refused,),
         )
         return [row[0] for row in rows]
-
-    def picture_digest(self, url: str) -> str | None:
-        """Return the digest of the picture kept for this address, if any."""
-        row = self.db.execute(
-            "SELECT digest FROM picture_source WHERE url = ?", (url,)
-        ).fetchone()
-        return row[0] if row else None
-
-    def has_picture(self, digest: str) -> bool:
-        """Tell whether a picture with this digest is kept."""
-        return (
-            self.db.execute(
-                "SELECT 1 FROM picture WHERE digest = ?", (digest,)
-            ).fetchone()
-            is not None
-        )
 
     def keep_picture(
         self,

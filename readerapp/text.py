@@ -6,6 +6,7 @@ import html
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -149,26 +150,34 @@ def absolute_urls(body_html: str, base: str) -> str:
     return type(body_html)(_LINK_ATTRIBUTE.sub(resolve, body_html))
 
 
+def image_attributes(tag: str) -> dict[str, str]:
+    """Return the attributes of one `<img>` tag of sanitised HTML, unescaped."""
+    return {name: html.unescape(value) for name, value in _ATTRIBUTE.findall(tag)}
+
+
+def replace_images(body_html: str, replace: Callable[[dict[str, str]], str]) -> str:
+    """Return sanitised HTML with each `<img>` tag replaced by what `replace` makes
+    of its attributes."""
+    return _IMAGE.sub(lambda tag: replace(image_attributes(tag.group(0))), body_html)
+
+
 def first_image(body_html: str) -> tuple[str, str] | None:
     """Return the source and alt text of the first image in sanitised HTML."""
     match = _IMAGE.search(body_html)
     if match is None:
         return None
-    attributes = {k: html.unescape(v) for k, v in _ATTRIBUTE.findall(match.group(0))}
+    attributes = image_attributes(match.group(0))
     if not attributes.get("src"):
         return None
     return attributes["src"], attributes.get("alt", "")
 
 
-def picture_urls(body_html: str) -> list[str]:
-    """Return the addresses of the images sanitised HTML shows, each once, in order."""
-    found = (
-        html.unescape(source)
-        for tag in _IMAGE.findall(body_html)
-        for name, source in _ATTRIBUTE.findall(tag)
-        if name == "src"
-    )
-    return list(dict.fromkeys(url for url in found if urlsplit(url).scheme))
+def picture_urls(body_html: str, lead: str | None = None) -> list[str]:
+    """Return the addresses of the pictures a story shows, each once: its lead
+    picture's first, then those of the images its sanitised body shows."""
+    found = (image_attributes(tag).get("src", "") for tag in _IMAGE.findall(body_html))
+    shown = [url for url in found if urlsplit(url).scheme]
+    return list(dict.fromkeys(([lead] if lead else []) + shown))
 
 
 _FIGURE = re.compile(r"<figure\b[^>]*>(.*?)</figure>", re.IGNORECASE | re.DOTALL)

@@ -85,6 +85,7 @@ class FetchFailed(Exception):
     ) -> None:
         said = f"HTTP {status} {reason}".rstrip() if status else reason
         super().__init__(f"{url}: {said}")
+        self.said = said  # what went wrong, without the address
         self.url, self.reason, self.status = url, reason, status
         self.retry_after = retry_after
         self.permanent = permanent

@@ -9,16 +9,17 @@ smallest width that fills the layout instead of one for every device pixel.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
 
 from flask import Flask, request
 from markupsafe import Markup, escape
 
-from .. import pictures
+from .. import pictures, text
 from ..media import rendition_url, saving_data
 from ..models import StoredPicture
+from .templating import absolute_origin
 
 # Where each kind of picture sits in the layout (site.css), as `sizes` entries:
 # (media condition, or "" for the rest; the width it is shown at).
@@ -47,6 +48,12 @@ def layout_of(sizes: str | Layout) -> Layout:
             raise ValueError(f"not a sizes entry: {entry!r}")
         layout.append((found[1] or "", found[2]))
     return tuple(layout)
+
+
+@cache
+def _sizes(sizes: str | Layout, light: bool) -> str:
+    """`sizes_attribute` of what a template wrote: every card asks the same."""
+    return sizes_attribute(layout_of(sizes), light)
 
 
 def sizes_attribute(layout: Layout, light: bool = False) -> str:
@@ -80,7 +87,7 @@ def picture_element(
     the story (a card's thumbnail is not).
     """
     widths = pictures.widths_for(picture.width)
-    sizes = sizes_attribute(layout_of(sizes), light())
+    sizes = _sizes(sizes, light())
     sources = "".join(
         f'<source type="{pictures.content_type(kind)}"'
         f' srcset="{_srcset(picture.digest, widths, kind)}" sizes="{sizes}">'
@@ -104,8 +111,6 @@ SHARED_WIDTH = 1280  # link previews ask for about 1200 px wide
 def shared_picture(picture: StoredPicture) -> tuple[str, int, int]:
     """Return the absolute URL, width and height of the JPEG rendition that link
     previews, feeds and JSON-LD name: the widest up to SHARED_WIDTH."""
-    from .templating import absolute_origin
-
     width = max(w for w in pictures.widths_for(picture.width) if w <= SHARED_WIDTH)
     height = round(picture.height * width / picture.width)
     url = absolute_origin() + rendition_url(picture.digest, width, _FALLBACK)
@@ -114,12 +119,6 @@ def shared_picture(picture: StoredPicture) -> tuple[str, int, int]:
 
 def _srcset(digest: str, widths: Sequence[int], kind: str) -> str:
     return ", ".join(f"{rendition_url(digest, w, kind)} {w}w" for w in widths)
-
-
-# Sanitised HTML: attributes double-quoted, in the order bleach keeps them.
-_IMAGE = re.compile(r"<img\b[^>]*>")
-_SOURCE = re.compile(r'\ssrc="([^"]*)"')
-_ALT = re.compile(r'\salt="([^"]*)"')
 
 
 def body_with_pictures(
@@ -133,18 +132,13 @@ def body_with_pictures(
     if "<img" not in body_html:
         return Markup(body_html)
 
-    def replace(image: re.Match[str]) -> str:
-        tag = image.group(0)
-        source = _SOURCE.search(tag)
-        picture = kept.get(html.unescape(source.group(1))) if source else None
+    def replace(image: dict[str, str]) -> str:
+        picture = kept.get(image.get("src", ""))
         if picture is None:
             return ""
-        alt = _ALT.search(tag)
-        return picture_element(
-            picture, layout, alt=html.unescape(alt.group(1)) if alt else ""
-        )
+        return picture_element(picture, layout, alt=image.get("alt", ""))
 
-    return Markup(_IMAGE.sub(replace, body_html))
+    return Markup(text.replace_images(body_html, replace))
 
 
 def init_app(app: Flask) -> None:

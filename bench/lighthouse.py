@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -89,22 +90,27 @@ def article_near(database: Path, words: int) -> tuple[str, str, int]:
     return f"/news/{section}/{slug}", f"/news/{section}/", count
 
 
-def lighthouse(binary: Path, url: str, output: Path, dark: bool = False) -> dict:
+def lighthouse(
+    binary: Path, url: str, output: Path, dark: bool = False, flags: Sequence[str] = ()
+) -> dict:
     """Run Lighthouse once, with one retry: headless Chromium here fails now and then
-    to start ("Unable to connect to Chrome"), which says nothing about the page."""
+    to start ("Unable to connect to Chrome"), which says nothing about the page.
+    `flags` go to Lighthouse as they are (a screen to emulate, say)."""
     try:
-        return lighthouse_once(binary, url, output, dark)
+        return lighthouse_once(binary, url, output, dark, flags)
     except subprocess.CalledProcessError:
         log(f"  Lighthouse failed on {url}; retrying once")
-        return lighthouse_once(binary, url, output, dark)
+        return lighthouse_once(binary, url, output, dark, flags)
 
 
-def lighthouse_once(binary: Path, url: str, output: Path, dark: bool) -> dict:
+def lighthouse_once(
+    binary: Path, url: str, output: Path, dark: bool, flags: Sequence[str] = ()
+) -> dict:
     chromium = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
     scheme = f" {DARK_SYSTEM}" if dark else ""
     subprocess.run(
         [
-            binary, url, "--quiet", "--output=json", f"--output-path={output}",
+            binary, url, "--quiet", "--output=json", f"--output-path={output}", *flags,
             "--chrome-flags=--headless=new --no-sandbox --disable-gpu"
             f" --disable-dev-shm-usage{scheme}",
         ],

@@ -23,14 +23,13 @@ import platform
 import re
 import sqlite3
 import statistics
-import subprocess
 import tempfile
 import time
 import urllib.request
 from datetime import date
 from pathlib import Path
 
-from lighthouse import install_lighthouse, start_demo
+from lighthouse import install_lighthouse, lighthouse, start_demo
 from throughput import log
 
 PHONE = [
@@ -59,25 +58,6 @@ def pages(database: Path) -> tuple[str, str]:
             (words,),
         ).fetchone()
     return f"/news/{section}/{slug}", f"/news/{plain[0]}/{plain[1]}"
-
-
-def run(binary: Path, url: str, output: Path) -> dict:
-    chromium = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
-    command = [
-        str(binary), url, "--quiet", "--output=json", f"--output-path={output}",
-        *PHONE,
-        "--chrome-flags=--headless=new --no-sandbox --disable-gpu"
-        " --disable-dev-shm-usage",
-    ]  # fmt: skip
-    for attempt in range(2):  # headless Chromium fails to start now and then
-        done = subprocess.run(command, env={**os.environ, "CHROME_PATH": chromium})
-        if done.returncode == 0:
-            break
-        log(f"  Lighthouse failed on {url} (attempt {attempt + 1})")
-    report = json.loads(output.read_text())
-    if report.get("runtimeError"):
-        raise SystemExit(f"{url}: {report['runtimeError']}")
-    return report
 
 
 def figures(report: dict, origin: str) -> dict:
@@ -125,7 +105,14 @@ def main() -> None:
         for number in range(args.runs):
             for name, path in (("pictured", pictured), ("plain", plain)):
                 log(f"run {number + 1}: {name} {path}")
-                report = run(binary, server.base + path, work / f"{name}-{number}.json")
+                report = lighthouse(
+                    binary,
+                    server.base + path,
+                    work / f"{name}-{number}.json",
+                    flags=PHONE,
+                )
+                if report.get("runtimeError"):
+                    raise SystemExit(f"{path}: {report['runtimeError']}")
                 results[name].append(figures(report, server.base))
     finally:
         server.stop()

@@ -38,6 +38,7 @@ from urllib.parse import quote
 from throughput import (
     ROOT,
     Run,
+    Server,
     archive_paths,
     fetch,
     log,
@@ -74,12 +75,23 @@ end
 class Scenario:
     name: str
     url: str
+    server: Server
     urls: Path | None = None
     runs: list[Run] = field(default_factory=list)
     loads: list[str] = field(default_factory=list)
+    # The server's CPU time per request answered: what other load on the machine
+    # disturbs least.
+    cpu_ms: list[float] = field(default_factory=list)
 
     def median(self, attribute: str) -> float:
         return statistics.median(getattr(run, attribute) for run in self.runs)
+
+
+def cpu_seconds(server: Server) -> float:
+    """Return the CPU time (user and system) the server process has used so far."""
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1]
+    user, system = fields.split()[11:13]
+    return (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
 
 
 def load_average() -> str:
@@ -110,11 +122,12 @@ def main() -> None:
         servers.append(start_hello(threads, connections))
         fetch(reader.base + warm)  # rendered once: every timed request is a hit
         scenarios = [
-            Scenario("Flask hello world", servers[1].base + "/"),
-            Scenario("article, cache warm", reader.base + warm),
+            Scenario("Flask hello world", servers[1].base + "/", servers[1]),
+            Scenario("article, cache warm", reader.base + warm, reader),
             Scenario(
                 "article, never asked for before",
                 reader.base,
+                reader,
                 # Percent-encoded, as a browser sends them (wrk sends what it is given).
                 paths_file(args.work, "cold-articles", [quote(p) for p in cold]),
             ),
@@ -125,11 +138,14 @@ def main() -> None:
             for scenario in scenarios[turn:] + scenarios[:turn]:
                 log(f"round {number + 1}: {scenario.name} …")
                 before = load_average()
+                cpu = cpu_seconds(scenario.server)
                 run = wrk(
                     scenario.url, args.seconds, args.connections, scenario.urls,
                     start=done, threads=args.clients, rotate=NEVER_REPEAT,
                 )  # fmt: skip
                 scenario.loads.append(f"{before} → {load_average()}")
+                used = cpu_seconds(scenario.server) - cpu
+                scenario.cpu_ms.append(1000 * used / max(1, run.requests))
                 if scenario.urls:
                     done += run.requests + args.connections
                     if done > len(cold):
@@ -145,6 +161,7 @@ def main() -> None:
 def report(args, count, threads, connections, scenarios) -> str:
     hello, warm, cold = scenarios
     rate = hello.median("requests_per_s")
+    hello_cpu = statistics.median(hello.cpu_ms)
     lines = [
         f"{platform.machine()}, {os.cpu_count()} cores, Python"
         f" {platform.python_version()}, {date.today().isoformat()}. {count:,} articles."
@@ -153,8 +170,8 @@ def report(args, count, threads, connections, scenarios) -> str:
         f" {args.rounds} rounds, scenario order rotated, medians.",
         "",
         "| scenario | requests/s | vs hello world | p50 ms | p99 ms | p99 vs hello"
-        " world | non-2xx |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " world | non-2xx | server CPU ms a request (vs hello world) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for scenario in scenarios:
         lines.append(
@@ -163,6 +180,8 @@ def report(args, count, threads, connections, scenarios) -> str:
             f" {scenario.median('p50_ms'):.2f} | {scenario.median('p99_ms'):.2f} |"
             f" {scenario.median('p99_ms') / hello.median('p99_ms'):.2f}x |"
             f" {sum(run.non_2xx for run in scenario.runs)} |"
+            f" {statistics.median(scenario.cpu_ms):.3f}"
+            f" ({statistics.median(scenario.cpu_ms) / hello_cpu:.1f}x) |"
         )
 
     def rounds(scenario: Scenario) -> str:

@@ -15,6 +15,9 @@ from .search import ArchiveIndex, Likeness, likeness_text
 from .store import Store, open_store
 
 LATEST_COUNT = 5
+# The stories an article page shows above "Latest from": itself, the previous and
+# next ones, and "Also read".
+LATEST_SHOWN_ABOVE = 4
 DONT_MISS_COUNT = 4
 # "Don't miss" rotates through this many of each section's newest stories.
 DONT_MISS_DEPTH = 10
@@ -33,8 +36,9 @@ NEAREST_DEPTH = 20
 RelatedFinder = Callable[[Article, int], list[str]]
 
 
-def _daily_rank(day: date, *parts: str) -> str:
-    return hashlib.sha1("|".join((day.isoformat(), *parts)).encode()).hexdigest()
+def _daily_rank(day: date, *parts: str) -> int:
+    digest = hashlib.sha1("|".join((day.isoformat(), *parts)).encode()).digest()
+    return int.from_bytes(digest[:8])
 
 
 def surroundings(
@@ -59,22 +63,23 @@ def surroundings(
     if also_read:
         shown.add(also_read.id)
 
-    latest = [
-        s
-        for s in store.latest(LATEST_COUNT + len(shown), article.section.slug)
-        if s.id not in shown
-    ][:LATEST_COUNT]
+    # Always as many, whatever this page shows already (itself, its neighbours and
+    # "Also read"): every page of the section then shares one read (#16).
+    newest = store.latest(LATEST_COUNT + LATEST_SHOWN_ABOVE, article.section.slug)
+    latest = [s for s in newest if s.id not in shown][:LATEST_COUNT]
     shown.update(s.id for s in latest)
 
     others = [s for s in store.sections() if s.slug != article.section.slug]
-    others.sort(key=lambda s: _daily_rank(day, article.id, s.slug))
+    ranks = {s.slug: _daily_rank(day, article.id, s.slug) for s in others}
+    others.sort(key=lambda s: ranks[s.slug])
     dont_miss = []
     for section in others[:DONT_MISS_COUNT]:
         pool = [
             s for s in store.latest(DONT_MISS_DEPTH, section.slug) if s.id not in shown
         ]
         if pool:
-            pick = min(pool, key=lambda s: _daily_rank(day, article.id, s.id))
+            # The rank that placed the section picks its story: one hash each.
+            pick = pool[ranks[section.slug] % len(pool)]
             dont_miss.append(pick)
             shown.add(pick.id)
     return Surroundings(also_read, previous, newer, latest, dont_miss)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g
@@ -16,8 +18,27 @@ cache = Cache()
 def get_store() -> Store:
     """Return this request's archive connection, opening it on first use."""
     if "store" not in g:
-        g.store = Store(connect(current_app.config["DATABASE"]))
+        shared = current_app.extensions.get("readerapp.shared_reads")
+        if shared is not None:
+            # Reads kept from earlier requests are checked against the archive as
+            # it is now.
+            shared.watch.current()
+        g.store = Store(_thread_connection(), shared)
     return g.store
+
+
+def _thread_connection() -> sqlite3.Connection:
+    """Return this thread's connection to the archive, opened on its first request.
+
+    Opening one costs a page a tenth of its rendering (issue #16); serving threads
+    live as long as the server, and between statements a connection holds no lock
+    or snapshot, so each thread keeps one.
+    """
+    local = current_app.extensions["readerapp.connections"]
+    connection = getattr(local, "connection", None)
+    if connection is None:
+        connection = local.connection = connect(current_app.config["DATABASE"])
+    return connection
 
 
 def get_index() -> ArchiveIndex:
@@ -30,10 +51,11 @@ def timezone() -> ZoneInfo:
     return ZoneInfo(current_app.config["TIMEZONE"])
 
 
-def _close_store(_error: BaseException | None = None) -> None:
+def _release_store(_error: BaseException | None = None) -> None:
     store = g.pop("store", None)
-    if store is not None:
-        store.close()
+    if store is not None and store.db.in_transaction:
+        # Left mid-write by an error: the next request starts clean.
+        store.db.rollback()
 
 
 def init_app(app: Flask) -> None:
@@ -41,4 +63,5 @@ def init_app(app: Flask) -> None:
     open_store(app.config["DATABASE"]).close()
     app.extensions["readerapp.index"] = ArchiveIndex(app.config["INDEX_DIR"])
     cache.init_app(app)
-    app.teardown_appcontext(_close_store)
+    app.extensions["readerapp.connections"] = threading.local()
+    app.teardown_appcontext(_release_store)

@@ -5,19 +5,17 @@ to this cache, which replays it byte for byte, headers included, in front of Fla
 (as a WSGI middleware, so a hit costs less than routing a request would). Each page
 remembers the cache tags of what it read (store.py names them); an import or
 reindex bumps the tags it touched in the same SQLite transaction as its writes, and
-each serving process notices the commit through `PRAGMA data_version`.
+each serving process notices the commit through `PRAGMA data_version` (changes.py).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -26,9 +24,9 @@ import brotli
 from flask import Flask, g
 from werkzeug.http import is_resource_modified, parse_accept_header
 
+from .changes import ChangeWatch, SharedReads
 from .extensions import cache
 from .media import saving_data
-from .store import Store, connect
 
 # Pages whose content comes only from the archive, the index and the settings, so
 # that the URL and the day (for "Don't miss") say everything about the response.
@@ -79,36 +77,6 @@ class CachedPage:
     headers: tuple[tuple[str, str], ...] = ()  # all but the per-encoding ones
 
 
-class ChangeWatch:
-    """Follow the archive's changes, so a cached page knows when it has gone stale."""
-
-    def __init__(self, database: Path) -> None:
-        self.database = database
-        self.seq = 0
-        self._tag_seq: dict[str, int] = {}
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    def current(self) -> int:
-        """Catch up with the archive's changes; return its latest change number."""
-        local = self._local
-        if not hasattr(local, "store"):
-            local.store = Store(connect(self.database))
-            local.version = None
-        version = local.store.data_version()
-        if version != local.version:
-            with self._lock:
-                for tag, seq in local.store.changes_since(self.seq):
-                    self._tag_seq[tag] = max(seq, self._tag_seq.get(tag, 0))
-                    self.seq = max(self.seq, seq)
-            local.version = version
-        return self.seq
-
-    def is_fresh(self, page: CachedPage) -> bool:
-        """Return whether nothing the page read has changed since it was rendered."""
-        return all(self._tag_seq.get(tag, 0) <= page.seq for tag in page.reads)
-
-
 def compress(body: bytes, encoding: str) -> bytes:
     """Return body compressed as `br` or `gzip` (deterministically, for ETags)."""
     if encoding == "br":
@@ -137,10 +105,10 @@ def preferred_encoding(accept_encoding: str) -> str | None:
 class PageCache:
     """WSGI middleware: answer from the cache when it holds a fresh copy."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, watch: ChangeWatch) -> None:
         self.wsgi_app = app.wsgi_app
         self.backend = app.extensions["cache"][cache]
-        self.watch = ChangeWatch(app.config["DATABASE"])
+        self.watch = watch
         self.zone = ZoneInfo(app.config["TIMEZONE"])
         self.static_prefix = f"{app.static_url_path}/"
         # Without SITE_URL, pages carry the address they were asked at (canonical
@@ -225,5 +193,7 @@ class PageCache:
 
 
 def init_app(app: Flask) -> None:
-    """Put the page cache in front of the app."""
-    app.wsgi_app = PageCache(app)  # type: ignore[method-assign]
+    """Put the page cache in front of the app; share reads between its pages."""
+    watch = ChangeWatch(app.config["DATABASE"])
+    app.extensions["readerapp.shared_reads"] = SharedReads(watch)
+    app.wsgi_app = PageCache(app, watch)  # type: ignore[method-assign]

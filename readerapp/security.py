@@ -37,6 +37,11 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
+        # One pass over the response's headers, not one per header added (#16).
+        present = {name.lower() for name, _ in response.headers.items()}
+        response.headers.extend(
+            (name, value)
+            for name, value in HEADERS.items()
+            if name.lower() not in present
+        )
         return response

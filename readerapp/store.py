@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
@@ -30,6 +31,9 @@ from .models import (
 )
 from .sections import key as section_key
 from .text import picture_urls, slugify
+
+if TYPE_CHECKING:
+    from .changes import SharedReads
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 # What a re-import compares to decide whether an article changed.
@@ -287,10 +291,14 @@ def _picture_json(picture: Picture | None) -> str | None:
 class Store:
     """Read and write the archive through one SQLite connection."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, shared: SharedReads | None = None
+    ) -> None:
         self.db = connection
         # The cache tags of everything read through this store, for page caching.
         self.reads: set[str] = set()
+        # A serving process keeps the reads every page makes alike (changes.py).
+        self.shared = shared
 
     def close(self) -> None:
         """Close the connection."""
@@ -318,8 +326,14 @@ class Store:
 
         Readers depend on the order and names (NAV_TAG), not on the counts.
         """
+        if self.shared is None:
+            self.reads.add(NAV_TAG)
+            return self._sections()
+        return list(self.shared.get("sections", self._navigation_sections, self.reads))
+
+    def _navigation_sections(self) -> tuple[Section, ...]:
         self.reads.add(NAV_TAG)
-        return self._sections()
+        return tuple(self._sections())
 
     def _sections(self) -> list[Section]:
         rows = self.db.execute(
@@ -415,6 +429,19 @@ class Store:
         self, limit: int, section: str | None = None, offset: int = 0
     ) -> list[ArticleSummary]:
         """Return the newest articles, of one section (by slug) or of all."""
+        if self.shared is None or offset:
+            return self._latest(limit, section, offset)
+        return list(
+            self.shared.get(
+                ("latest", limit, section),
+                lambda: tuple(self._latest(limit, section)),
+                self.reads,
+            )
+        )
+
+    def _latest(
+        self, limit: int, section: str | None, offset: int = 0
+    ) -> list[ArticleSummary]:
         rows = self._newest(_SUMMARY_COLUMNS, limit, section, offset)
         return [_summary(row) for row in rows]
 

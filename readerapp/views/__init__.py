@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import api, feeds, news, offline, pictures, sitemaps, templating
+from . import api, feeds, fragments, news, offline, pictures, sitemaps, templating
 
 
 def register(app: Flask) -> None:
@@ -16,5 +16,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(sitemaps.bp)
     news.register_errors(app)
     templating.init_app(app)
+    fragments.init_app(app)
     pictures.init_app(app)
     app.add_template_global(feeds.feed_links)

@@ -34,7 +34,8 @@ _FALLBACK = "jpeg"
 
 def light() -> bool:
     """Tell whether the reader of this request saves data (see `saving_data`)."""
-    return saving_data(request.headers.get("Save-Data"), request.headers.get("ECT"))
+    environ = request.environ
+    return saving_data(environ.get("HTTP_SAVE_DATA"), environ.get("HTTP_ECT"))
 
 
 def layout_of(sizes: str | Layout) -> Layout:

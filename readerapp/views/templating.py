@@ -7,11 +7,12 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, current_app, g, request
 
 from .. import text
 from ..extensions import get_store, timezone
 from ..models import Article, ArticleStamp, ArticleSummary, Section
+from .urls import article_path, site_url
 
 
 def init_app(app: Flask) -> None:
@@ -26,6 +27,10 @@ def init_app(app: Flask) -> None:
     app.add_template_global(absolute_url)
     app.add_template_global(absolute_article_url)
     app.add_template_global(nav_sections)
+    app.add_template_global(article_path)
+    app.extensions["readerapp.urls"] = {}
+    # Every template's url_for builds each address once (urls.py).
+    app.jinja_env.globals["url_for"] = site_url
 
 
 def local_date(moment: datetime) -> str:
@@ -56,19 +61,23 @@ def reading_minutes(word_count: int) -> int:
 
 def absolute_origin() -> str:
     """Return the site's public scheme and host: SITE_URL, else this request's."""
-    return current_app.config["SITE_URL"] or request.host_url.rstrip("/")
+    origin = current_app.config["SITE_URL"]
+    if not origin:
+        # Werkzeug rebuilds the host URL on each call; a page asks a dozen times.
+        origin = g.get("origin")
+        if origin is None:
+            origin = g.origin = request.host_url.rstrip("/")
+    return origin
 
 
 def absolute_url(endpoint: str, **values: Any) -> str:
     """Return the full public URL of an endpoint, on SITE_URL when it is set."""
-    return absolute_origin() + url_for(endpoint, **values)
+    return absolute_origin() + site_url(endpoint, **values)
 
 
 def absolute_article_url(article: Article | ArticleSummary | ArticleStamp) -> str:
     """Return the full public URL of an article's page."""
-    return absolute_url(
-        "news.article", section_slug=article.section.slug, article_slug=article.slug
-    )
+    return absolute_origin() + article_path(article)
 
 
 def source_credit(source_url: str | None) -> dict[str, Any] | None:

@@ -1,0 +1,73 @@
+"""Parts of pages that many pages share, rendered once per process.
+
+Every article page carries the same site header, navigation and footer, and its
+"Latest from" and "Don't miss" cards are the same few stories for every article of
+a section (issue #16). A macro called with the same arguments renders the same
+markup, so `fragment` renders each distinct call once and then reuses it. The
+arguments are the whole key: a macro rendered this way must depend on nothing but
+its arguments, the app's settings and the address it is served under. In debug
+mode templates and static files change under a running server, so nothing is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from flask import Flask, current_app, request
+from markupsafe import Markup
+
+from ..media import saving_data
+
+# Distinct fragments kept per app before starting again: cards for the newest
+# stories of every section, and a header per section.
+KEPT_FRAGMENTS = 8192
+
+
+def macros(template: str) -> Any:
+    """Return a macro template's module, made once: `{% from ... import %}` makes
+    it again on every render when the context carries request globals."""
+    return current_app.jinja_env.get_template(template).module
+
+
+def fragment(template: str, macro: str, *args: Any, **options: Any) -> Markup:
+    """Return `macro(*args, **options)` from `template`, rendered once per process."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.debug:
+        return _render(template, macro, args, options)
+    environ = request.environ
+    key = (
+        template,
+        macro,
+        environ.get("SCRIPT_NAME", ""),
+        # Pictures are offered in smaller widths to readers saving data.
+        saving_data(environ.get("HTTP_SAVE_DATA"), environ.get("HTTP_ECT")),
+        *map(_hashable, args),
+        # Keyword order is each call site's own, so the same call is found again.
+        *((name, _hashable(value)) for name, value in options.items()),
+    )
+    kept = app.extensions["readerapp.fragments"]
+    markup = kept.get(key)
+    if markup is None:
+        markup = _render(template, macro, args, options)
+        if len(kept) >= KEPT_FRAGMENTS:
+            kept.clear()
+        kept[key] = markup
+    return markup
+
+
+def _render(
+    template: str, macro: str, args: tuple[Any, ...], options: dict[str, Any]
+) -> Markup:
+    return getattr(macros(template), macro)(*args, **options)
+
+
+def _hashable(value: Any) -> Hashable:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def init_app(app: Flask) -> None:
+    """Make `fragment` and `macros` available to every template."""
+    app.extensions["readerapp.fragments"] = {}
+    app.add_template_global(fragment)
+    app.add_template_global(macros)

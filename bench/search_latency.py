@@ -2,13 +2,18 @@
 
 Usage:
     python bench/search_latency.py [--corpus DIR] [--work DIR] [--scale {1,10}]
-                                   [--rounds R] [--http]
+                                   [--rounds R] [--http] [--reuse-index]
+                                   [--recall N]
 
     --corpus  folder of *.jsonl files (default ../shared/corpus from the repo root)
     --work    scratch folder for the archive and the indexes (default: a temp dir)
     --scale   1 = the corpus as is; 10 = nine more copies of it made in SQL
     --rounds  timed rounds after the warm-up round (default 10 at 1x, 5 at 10x)
-    --http    also time GET /search through the real app under waitress (loopback)
+    --http    also time GET /api/search through the real app under waitress
+              (loopback), in the same rounds as the others; its page cache is
+              emptied before every round, so no timed request was answered before
+    --reuse-index  keep WORK/index when it holds every article (no rebuild timed)
+    --recall  how many held-out headlines to search for (default 300; 0: none)
 
 Steps: import the corpus into WORK/archive.sqlite3 as `reader import` does (reused
 when it already holds the right count), rebuild the Whoosh index in WORK/index,
@@ -17,12 +22,17 @@ engine over every query (the engine order rotates each round); a query's figure 
 its median over the rounds, and p50 / p95 / max are taken over the 40 medians, as in
 /work/shared/SEARCH-NOTES.md. Ends by timing ArchiveIndex.add of 100 articles and
 printing a Markdown block of every figure. Progress goes to stderr.
+
+Recall: N articles spread evenly over the archive each have their headline's words
+searched for as a reader would type them; the share found in the first ten results
+is the recall@10 of held-out headlines.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import platform
 import re
@@ -38,15 +48,16 @@ import traceback
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from readerapp.importer import ImportFailed, import_file
+from readerapp.importer import ImportFailed, Rules, import_file
 from readerapp.search import ArchiveIndex, SearchRequest
+from readerapp.sections import SectionMap
 from readerapp.store import Store, connect, open_store
 
 try:
@@ -149,6 +160,8 @@ class Engine:
 
     name: str
     page: Callable[[Query], int]  # runs one page; returns the exact total (or status)
+    # Runs before each round, untimed (the HTTP engine empties the page cache).
+    before_round: Callable[[], None] | None = None
     seconds: dict[int, list[float]] = field(default_factory=dict)
     found: dict[int, int] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
@@ -190,11 +203,14 @@ def remove_database(path: Path) -> None:
 
 def import_corpus(store: Store, files: list[Path]) -> float:
     """Import the files as `reader import` does, in a process pool; return seconds."""
+    # No section map: each story keeps the section its source names, as a plain
+    # `reader import` does.
+    rules = Rules(zone=ZoneInfo("UTC"), sections=SectionMap())
     start = time.perf_counter()
     with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
         for path in files:
             try:
-                import_file(store, path, ZoneInfo("UTC"), pool)
+                import_file(store, path, rules, pool)
             except ImportFailed as failure:
                 raise SystemExit(f"import failed: {failure}") from None
     return time.perf_counter() - start
@@ -314,6 +330,32 @@ def time_add(root: Path, store: Store, count: int = 100) -> dict:
     seconds = time.perf_counter() - start
     grown = archive_index.document_count() - before
     return {"add s": seconds, "added": added, "index grew by": grown}
+
+
+def reuse_index(root: Path, store: Store) -> tuple[ArchiveIndex, dict] | None:
+    """Return the index in root if it holds every article of the archive."""
+    archive_index = ArchiveIndex(root)
+    current = archive_index.current()
+    if current is None or archive_index.document_count() != store.article_count():
+        return None
+    return archive_index, {"index bytes": folder_bytes(current)}
+
+
+def held_out_recall(archive_index: ArchiveIndex, store: Store, count: int) -> str:
+    """Search for `count` articles' headlines, spread evenly over the archive, as a
+    reader types them (the words only); return the share found in the top ten."""
+    total = store.article_count()
+    step = max(1, total // count)
+    rows = store.db.execute(
+        "SELECT id, headline FROM article WHERE rowid % ? = 0 ORDER BY rowid LIMIT ?",
+        (step, count),
+    ).fetchall()
+    found = 0
+    for article_id, headline in rows:
+        words = " ".join(re.findall(r"\w+", headline))
+        results = archive_index.search(SearchRequest(text=words), store.bodies)
+        found += any(hit.id == article_id for hit in results.hits)
+    return f"{found}/{len(rows)} ({found / max(1, len(rows)):.1%})"
 
 
 # --- SQLite FTS5 --------------------------------------------------------------------
@@ -512,24 +554,26 @@ class Tantivy:
 # --- the app over HTTP --------------------------------------------------------------
 
 
-def start_app(work: Path) -> tuple[Any, threading.Thread, str]:
-    """Serve the real app under waitress on loopback; return server, thread, URL."""
+def start_app(work: Path) -> tuple[Any, Any, threading.Thread, str]:
+    """Serve the real app under waitress on loopback as `reader serve` would (its
+    page cache and thread count); return the app, server, thread and URL."""
     from waitress.server import create_server
 
     from readerapp import create_app
+    from readerapp.cli import serving_capacity
 
     app = create_app(
-        {
-            "DATABASE": work / "archive.sqlite3",
-            "INDEX_DIR": work / "index",
-            "CACHE_TYPE": "NullCache",
-            "CACHE_NO_NULL_WARNING": True,
-        }
+        {"DATABASE": work / "archive.sqlite3", "INDEX_DIR": work / "index"}
     )
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    threads, connections = serving_capacity(
+        app.config["SERVE_THREADS"], app.config["SERVE_CONNECTIONS"]
+    )
+    server = create_server(
+        app, host="127.0.0.1", port=0, threads=threads, connection_limit=connections
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    return server, thread, f"http://127.0.0.1:{server.effective_port}/search"
+    return app, server, thread, f"http://127.0.0.1:{server.effective_port}/api/search"
 
 
 def stop_app(server: Any, thread: threading.Thread) -> None:
@@ -539,8 +583,12 @@ def stop_app(server: Any, thread: threading.Thread) -> None:
     thread.join(timeout=5)
 
 
-def http_engine(url: str) -> Engine:
-    """Return the engine that GETs /search with the query's parameters."""
+def http_engine(app: Any, url: str) -> Engine:
+    """Return the engine that GETs /api/search with the query's parameters, its
+    page cache emptied before each round: every timed answer is rendered afresh."""
+    from readerapp.extensions import cache
+
+    backend = app.extensions["cache"][cache]
 
     def page(query: Query) -> int:
         params = {"q": query.text}
@@ -550,10 +598,28 @@ def http_engine(url: str) -> Engine:
             params["sort"] = query.sort
         target = f"{url}?{urllib.parse.urlencode(params)}"
         with urllib.request.urlopen(target, timeout=120) as response:
-            response.read()
-            return response.status
+            return json.loads(response.read())["total"]
 
-    return Engine("HTTP GET /search", page)
+    return Engine("HTTP GET /api/search, never asked", page, before_round=backend.clear)
+
+
+def warm_up_threads(url: str, threads: int) -> None:
+    """Open each waitress thread's searcher with words outside the query set, so
+    no timed request pays for opening the index (the app keeps one per thread)."""
+    words = ["harbour", "festival", "railway", "museum", "orchestra", "glacier"]
+    urls = [
+        f"{url}?{urllib.parse.urlencode({'q': f'{a} {b}'})}"
+        for a in words
+        for b in words
+        if a != b
+    ][: 8 * threads]
+
+    def fetch(target: str) -> None:
+        with urllib.request.urlopen(target, timeout=120) as response:
+            response.read()
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(fetch, urls))
 
 
 # --- running and reporting -----------------------------------------------------------
@@ -569,6 +635,8 @@ def run_rounds(engines: list[Engine], queries: list[Query], rounds: int) -> None
     for number in range(rounds + 1):
         shift = number % len(engines)
         for engine in engines[shift:] + engines[:shift]:
+            if engine.before_round is not None:
+                engine.before_round()
             for i, query in enumerate(queries):
                 start = time.perf_counter()
                 try:
@@ -642,15 +710,19 @@ def latency_tables(engines: list[Engine], queries: list[Query]) -> list[str]:
             f"| {engine.name} | {ms(p50)} | {ms(p95)} | {ms(top)}"
             f" | {len(medians)}/{len(queries)} |"
         )
-    ours_stats = stats[engines[0].name]
-    references = [e.name for e in engines[1:] if not e.name.startswith("HTTP")]
+    references = [e.name for e in engines if e.name in ("FTS5", "tantivy")]
+    ours = [e.name for e in engines if e.name not in references]
     if references:
-        lines += ["", "Ratios, ours ÷ reference:", ""]
-        lines += ["| reference | p50 | p95 |", "|---|---:|---:|"]
-        for name in references:
-            p50_ratio = ours_stats[0] / stats[name][0]
-            p95_ratio = ours_stats[1] / stats[name][1]
-            lines.append(f"| {name} | {p50_ratio:.1f}× | {p95_ratio:.1f}× |")
+        lines += ["", "Ratios, ours ÷ reference (p50 / p95):", ""]
+        lines += ["| ours | " + " | ".join(references) + " |"]
+        lines += ["|---|" + "---:|" * len(references)]
+        for name in ours:
+            cells = [
+                f"{stats[name][0] / stats[ref][0]:.2f}× / "
+                f"{stats[name][1] / stats[ref][1]:.2f}×"
+                for ref in references
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -723,6 +795,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scale", type=int, choices=(1, COPIES), default=1)
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--http", action="store_true")
+    parser.add_argument("--reuse-index", action="store_true")
+    parser.add_argument("--recall", type=int, default=300)
     args = parser.parse_args()
     if args.rounds is None:
         args.rounds = 10 if args.scale == 1 else 5
@@ -766,12 +840,20 @@ def run(args: argparse.Namespace, work: Path, load_start: str) -> None:
     if "copy s" in built:
         facts[f"copy to {args.scale}x in SQL"] = f"{built['copy s']:.1f} s"
 
-    log("rebuilding the Whoosh index …")
-    archive_index, whoosh = rebuild_index(work / "index", store)
-    facts["ours: full rebuild"] = (
-        f"{whoosh['rebuild s']:.1f} s, {whoosh['indexed'] / whoosh['rebuild s']:,.0f}"
-        f" docs/s, {mb(whoosh['index bytes'])} on disk"
-    )
+    reused = reuse_index(work / "index", store) if args.reuse_index else None
+    if reused is not None:
+        archive_index, whoosh = reused
+        facts["ours: index"] = (
+            f"reused ({mb(whoosh['index bytes'])} on disk; no rebuild timed)"
+        )
+    else:
+        log("rebuilding the Whoosh index …")
+        archive_index, whoosh = rebuild_index(work / "index", store)
+        facts["ours: full rebuild"] = (
+            f"{whoosh['rebuild s']:.1f} s, "
+            f"{whoosh['indexed'] / whoosh['rebuild s']:,.0f}"
+            f" docs/s, {mb(whoosh['index bytes'])} on disk"
+        )
     engines = [ours(archive_index, store)]
 
     log("building FTS5 …")
@@ -796,26 +878,44 @@ def run(args: argparse.Namespace, work: Path, load_start: str) -> None:
         )
         engines.append(Engine("tantivy", reference.page))
 
+    served = None
+    if args.http:
+        log("starting the app under waitress …")
+        app, server, thread, url = start_app(work)
+        served = server, thread
+        warm_up_threads(url, server.adj.threads)
+        engines.insert(1, http_engine(app, url))
+        facts["HTTP"] = (
+            f"waitress, {server.adj.threads} threads, page cache on and emptied"
+            " before each round; one client on loopback in this process"
+        )
+
     facts["load average before the query rounds"] = loadavg()
     log(f"timing {len(QUERIES)} queries × {args.rounds} rounds …")
-    run_rounds(engines, QUERIES, args.rounds)
+    try:
+        run_rounds(engines, QUERIES, args.rounds)
+    finally:
+        if served is not None:
+            stop_app(*served)
+    facts["load average after the query rounds"] = loadavg()
 
-    if args.http:
-        log("timing GET /search through waitress …")
-        server, thread, url = start_app(work)
-        try:
-            web = http_engine(url)
-            run_rounds([web], QUERIES, args.rounds)
-        finally:
-            stop_app(server, thread)
-        engines.append(web)
+    if args.recall:
+        log(f"searching for {args.recall} held-out headlines …")
+        facts["recall@10 of held-out headlines (ours)"] = held_out_recall(
+            archive_index, store, args.recall
+        )
 
-    log("timing ArchiveIndex.add of 100 articles …")
-    added = time_add(work / "index", store)
-    facts["ours: add 100 articles (ArchiveIndex.add, incremental)"] = (
-        f"{added['add s']:.2f} s (added {added['added']},"
-        f" index grew by {added['index grew by']})"
-    )
+    if args.reuse_index:
+        # Adding would leave the index unfit for reuse (more documents than
+        # articles), so it is timed only with a rebuild.
+        facts["ours: add 100 articles"] = "not timed (--reuse-index)"
+    else:
+        log("timing ArchiveIndex.add of 100 articles …")
+        added = time_add(work / "index", store)
+        facts["ours: add 100 articles (ArchiveIndex.add, incremental)"] = (
+            f"{added['add s']:.2f} s (added {added['added']},"
+            f" index grew by {added['index grew by']})"
+        )
     facts["load average at end (1/5/15 min)"] = loadavg()
     store.close()
     print(report(facts, engines, QUERIES))

@@ -20,7 +20,7 @@ import traceback
 import unicodedata
 import warnings
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,11 +34,13 @@ from markupsafe import Markup, escape
 from whoosh import highlight, index, query
 from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer
 from whoosh.analysis.tokenizers import default_pattern
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN
 from whoosh.fields import DATETIME, ID, KEYWORD, TEXT, Schema
 from whoosh.lang.porter import stem
 from whoosh.qparser import FieldAliasPlugin, MultifieldParser, PlusMinusPlugin
 from whoosh.reading import TermNotFound
 from whoosh.searching import Searcher
+from whoosh.util.numeric import byte_to_length
 
 from .models import Article
 
@@ -529,6 +531,7 @@ class _Reading:
     _sections: list[str] | None = None
     _published: list[Any] | None = None
     _filters: dict[tuple, frozenset[int]] = field(default_factory=dict)
+    _norms: dict[str, array] = field(default_factory=dict)
 
     def sections(self) -> list[str]:
         if self._sections is None:
@@ -556,10 +559,11 @@ class _Reading:
         bodies: Callable[[list[str]], dict[str, str]],
     ) -> None:
         """Fill results with the total, section facets and one page of hits."""
-        # One unscored pass over every match gives the exact total and the facets;
-        # only the page shown is scored.
         narrowings = self._narrowings(request)
-        matched = self._narrowed(parsed, narrowings)
+        # One pass over the posting lists finds every match and its score: the
+        # total, the facets and the ranking all come from it.
+        scores = _Ranking(self).scores(parsed)
+        matched = self._narrowed(parsed, narrowings, scores)
         sections = self.sections()
         counts = Counter(sections[docnum] for docnum in matched)
         results.facets = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
@@ -574,6 +578,12 @@ class _Reading:
             # Date order needs no scoring: the published column decides.
             ordered = pick(offset + size, matched, key=lambda d: (published[d], d))
             docnums = ordered[offset:]
+        elif scores is not None:
+            # Whoosh's order: the higher score first, then the lower number.
+            ranked = heapq.nsmallest(
+                offset + size, matched, key=lambda d: (-scores[d], d)
+            )
+            docnums = ranked[offset:]
         else:
             narrowed = bool(request.section or narrowings)
             hits = self.searcher.search(
@@ -584,6 +594,32 @@ class _Reading:
         texts = bodies(ids)
         terms = self._highlight_terms(parsed)
         results.hits = [SearchHit(i, _snippet(texts.get(i, ""), terms)) for i in ids]
+
+    def norms(self, fieldname: str) -> array:
+        """Return each document's length part of BM25F's denominator in a field,
+        by document number, from the field's length column (one byte a document).
+        """
+        if fieldname not in self._norms:
+            searcher = self.searcher
+            k1, b = searcher.weighting.K1, searcher.weighting.B
+            average = searcher.avg_field_length(fieldname) or 1
+            # whoosh.scoring.bm25's arithmetic, once for each of the 256 lengths.
+            by_byte = [
+                k1 * ((1 - b) + b * byte_to_length(n) / average) for n in range(256)
+            ]
+            norms = array("d")
+            for leaf, _ in searcher.reader().leaf_readers():
+                # whoosh3 3.54's length column, read whole (pinned exactly).
+                name = f"_{fieldname}_len"
+                raw = b""
+                if leaf._perdoc.has_column(name):
+                    column = leaf._perdoc.column_reader(name, LENGTHS_COLUMN)
+                    raw = column._dbfile.get(column._basepos, column._count)
+                norms.extend(by_byte[n] for n in raw)
+                # The column leaves off the documents at its end with no length.
+                norms.extend(by_byte[0] for _ in range(leaf.doc_count_all() - len(raw)))
+            self._norms[fieldname] = norms
+        return self._norms[fieldname]
 
     def matching(self, parsed: query.Query) -> set[int]:
         """Return the document numbers a query matches, unscored."""
@@ -596,9 +632,12 @@ class _Reading:
         return found
 
     def _narrowed(
-        self, parsed: query.Query, narrowings: list[frozenset[int]]
+        self,
+        parsed: query.Query,
+        narrowings: list[frozenset[int]],
+        scores: dict[int, float] | None = None,
     ) -> set[int]:
-        matched = self.matching(parsed)
+        matched = set(scores) if scores is not None else self.matching(parsed)
         for narrowing in narrowings:
             matched &= narrowing
         return matched
@@ -802,7 +841,7 @@ class Likeness:
                 except TermNotFound:
                     continue
                 deleted = leaf.is_deleted if leaf.has_deletions() else None
-                for ids, weights in _blocks(postings):
+                for ids, weights, _ in _blocks(postings):
                     for docnum, tf in zip(ids, weights, strict=True):
                         if deleted is None or not deleted(docnum):
                             docnums.append(docnum + offset)
@@ -827,27 +866,234 @@ class Likeness:
         return self._body_lengths
 
 
-def _blocks(postings: Any) -> Iterator[tuple[Sequence[int], Sequence[float]]]:
-    """Yield the (document numbers, weights) of a segment's postings, a block at a
-    time: about twice as fast as a posting at a time.
+def _blocks(
+    postings: Any, values: bool = False
+) -> Iterator[tuple[Sequence[int], Sequence[float], Sequence[Any]]]:
+    """Yield the (document numbers, weights, raw values) of a segment's postings,
+    a block at a time: about twice as fast as a posting at a time. The values
+    (encoded positions) are read only when asked for.
 
     Whoosh reads whole blocks but hands them out one posting at a time; the block
     attributes used here are whoosh3 3.54's (pinned exactly in pyproject.toml).
     """
     if not hasattr(postings, "_read_ids"):
-        ids, weights = [], []
+        ids, weights, raw = [], [], []
         while postings.is_active():
             ids.append(postings.id())
             weights.append(postings.weight())
+            raw.append(postings.value() if values else None)
             postings.next()
-        yield ids, weights
+        yield ids, weights, raw
         return
     while postings.is_active():
         postings._read_ids()
         postings._read_weights()
-        yield postings._ids, postings._weights
+        if values:
+            postings._read_values()
+        yield postings._ids, postings._weights, postings._values if values else ()
         postings._i = postings._blocklength - 1
         postings.next()
+
+
+@dataclass(slots=True)
+class _Postings:
+    """One term's postings in a snapshot, live documents only, by document number."""
+
+    docnums: list[int]
+    weights: list[float]
+    # The raw value of each posting (its encoded positions), read for phrases.
+    values: list[bytes] | None
+
+
+class _Ranking:
+    """Every document a query matches, with Whoosh's BM25F score for it.
+
+    Whoosh walks a query's matchers one document at a time in Python, and a page
+    with an exact total walks them twice (to count, then to rank), checking a
+    phrase's positions in every document both times. This reads each term's
+    posting list whole, a block at a time, and adds up the same arithmetic per
+    document in dicts, so the same documents come out in the same order; the
+    total, facets and ranking then all come from one pass.
+    """
+
+    def __init__(self, reading: _Reading) -> None:
+        self._reading = reading
+        self._searcher = reading.searcher
+        self._reader = reading.searcher.reader()
+        self._postings: dict[tuple[str, str], _Postings] = {}
+
+    def scores(self, parsed: query.Query) -> dict[int, float] | None:
+        """Return {document number: score} for every match, or None when the
+        query has a part this does not evaluate (Whoosh's matchers do those)."""
+        try:
+            return self._scores(parsed)
+        except _Unranked:
+            return None
+
+    def _scores(self, parsed: query.Query) -> dict[int, float]:
+        if isinstance(parsed, query.Term):
+            scored = self._term(parsed.fieldname, parsed.text)
+        elif isinstance(parsed, query.Phrase):
+            scored = self._phrase(parsed)
+        elif isinstance(parsed, query.AndNot):
+            scored = self._scores(parsed.a)
+            for docnum in self._docs(parsed.b):
+                scored.pop(docnum, None)
+        elif type(parsed) in (query.And, query.Or):
+            scored = self._compound(parsed)
+        else:
+            raise _Unranked
+        if parsed.boost != 1.0:
+            # Whoosh's WrappingMatcher multiplies a boosted part's score.
+            boost = parsed.boost
+            scored = {docnum: score * boost for docnum, score in scored.items()}
+        return scored
+
+    def _compound(self, parsed: query.And | query.Or) -> dict[int, float]:
+        excluded = [sub for sub in parsed.subqueries if isinstance(sub, query.Not)]
+        if excluded and isinstance(parsed, query.Or):
+            raise _Unranked
+        parts = [
+            self._scores(sub)
+            for sub in parsed.subqueries
+            if not isinstance(sub, query.Not)
+        ]
+        if not parts:
+            raise _Unranked
+        if isinstance(parsed, query.Or):
+            scored: dict[int, float] = {}
+            for part in parts:
+                for docnum, score in part.items():
+                    scored[docnum] = scored.get(docnum, 0.0) + score
+        else:
+            common = set(min(parts, key=len)).intersection(*parts)
+            scored = {docnum: sum(part[docnum] for part in parts) for docnum in common}
+        for sub in excluded:
+            for docnum in self._docs(sub.query):
+                scored.pop(docnum, None)
+            # Whoosh scores the documents a Not lets through as 1 (its
+            # InverseMatcher's weight), which its And adds up with the rest.
+            for docnum in scored:
+                scored[docnum] += 1.0
+        return scored
+
+    def _docs(self, parsed: query.Query) -> Iterable[int]:
+        """Return the documents an excluded part matches (its scores go unused)."""
+        found = _docset(parsed, self._reader)
+        if found is None:
+            return self._searcher.docs_for_query(parsed)
+        return found
+
+    def _read(self, fieldname: str, text: str, values: bool = False) -> _Postings:
+        key = (fieldname, text)
+        known = self._postings.get(key)
+        if known is not None and (known.values is not None or not values):
+            return known
+        docnums: list[int] = []
+        weights: list[float] = []
+        raw: list[bytes] | None = [] if values else None
+        for leaf, offset in self._reader.leaf_readers():
+            try:
+                postings = leaf.postings(fieldname, text)
+            except TermNotFound:
+                continue
+            deleted = leaf.is_deleted if leaf.has_deletions() else None
+            for ids, block_weights, block_values in _blocks(postings, values):
+                if deleted is None:
+                    docnums.extend(
+                        [docnum + offset for docnum in ids] if offset else ids
+                    )
+                    weights.extend(block_weights)
+                    if raw is not None:
+                        raw.extend(block_values)
+                    continue
+                for at, docnum in enumerate(ids):
+                    if not deleted(docnum):
+                        docnums.append(docnum + offset)
+                        weights.append(block_weights[at])
+                        if raw is not None:
+                            raw.append(block_values[at])
+        self._postings[key] = found = _Postings(docnums, weights, raw)
+        return found
+
+    def _term(
+        self, fieldname: str, text: str, positions: bool = False
+    ) -> dict[int, float]:
+        if fieldname not in self._searcher.schema:
+            return {}
+        if not self._searcher.schema[fieldname].scorable:
+            raise _Unranked
+        if (fieldname, text) not in self._reader:
+            return {}
+        postings = self._read(fieldname, text, positions)
+        idf = self._searcher.idf(fieldname, text)
+        saturation = self._searcher.weighting.K1 + 1
+        norms = self._reading.norms(fieldname)
+        # whoosh.scoring.bm25's arithmetic, term for term: ties stay ties.
+        return {
+            docnum: idf * ((tf * saturation) / (tf + norms[docnum]))
+            for docnum, tf in zip(postings.docnums, postings.weights, strict=True)
+        }
+
+    def _phrase(self, parsed: query.Phrase) -> dict[int, float]:
+        """Score a phrase as Whoosh does (the sum of its words' scores) in the
+        documents where its words stand in order, next to each other."""
+        fieldname, words = parsed.fieldname, parsed.words
+        field_type = (
+            self._searcher.schema[fieldname]
+            if fieldname in self._searcher.schema
+            else None
+        )
+        if (
+            parsed.slop != 1
+            or field_type is None
+            or not field_type.format.supports("positions")
+        ):
+            raise _Unranked
+        words = list(words)
+        if not words or any((fieldname, word) not in self._reader for word in words):
+            return {}
+        term_scores = [self._term(fieldname, word, positions=True) for word in words]
+        candidates = set(min(term_scores, key=len)).intersection(*term_scores)
+        if len(words) > 1 and candidates:
+            candidates = self._in_order(fieldname, words, candidates)
+        return {
+            docnum: sum(scores[docnum] for scores in term_scores)
+            for docnum in candidates
+        }
+
+    def _in_order(
+        self, fieldname: str, words: list[str], candidates: set[int]
+    ) -> set[int]:
+        decode = self._searcher.schema[fieldname].format.decode_positions
+        # Start from the rarest word: each further word keeps only the documents
+        # (and starting positions) where it follows on.
+        order = sorted(
+            range(len(words)),
+            key=lambda i: len(self._read(fieldname, words[i]).docnums),
+        )
+        starts: dict[int, set[int]] | None = None
+        for i in order:
+            postings = self._read(fieldname, words[i], values=True)
+            assert postings.values is not None
+            wanted = candidates if starts is None else starts
+            found: dict[int, set[int]] = {}
+            for docnum, value in zip(postings.docnums, postings.values, strict=True):
+                if docnum not in wanted:
+                    continue
+                shifted = {position - i for position in decode(value)}
+                if starts is not None:
+                    shifted &= starts[docnum]
+                if shifted:
+                    found[docnum] = shifted
+            starts = found
+            if not starts:
+                break
+        return set(starts or ())
+
+
+class _Unranked(Exception):
+    """A query part that _Ranking leaves to Whoosh's matchers."""
 
 
 def _docset(parsed: query.Query, reader: Any) -> set[int] | None:
@@ -876,14 +1122,130 @@ def _docset(parsed: query.Query, reader: Any) -> set[int] | None:
 
 
 def _snippet(text: str, terms: frozenset[str]) -> Markup | None:
+    """Return the passage of text that best shows the terms, matches in <mark>.
+
+    The same passage and marks as Whoosh's highlight() with a ContextFragmenter
+    of SNIPPET_CHARS and 60 characters of context, which analyses the whole text
+    again through the field's analyzer, Token objects and filter chain: here one
+    compiled pattern finds the words and a cache holds each word's indexed form.
+    """
     if not text or not terms:
         return None
-    fragmenter = highlight.ContextFragmenter(maxchars=SNIPPET_CHARS, surround=60)
-    formatted = highlight.highlight(
-        text, terms, _STEMMED, fragmenter, _MarkFormatter(), top=1
-    )
-    # _MarkFormatter escapes every character of article text it emits.
-    return Markup(formatted) if formatted else None
+    best: tuple[int, int, int, list[tuple[int, int, str]]] | None = None
+    for fragment in _fragments(text, terms):
+        start, _, matches = fragment
+        # Whoosh's BasicFragmentScorer: matches times distinct terms matched;
+        # of equal fragments, nlargest keeps the last.
+        score = len(matches) * (len({form for _, _, form in matches}) * 100 or 1)
+        if best is None or (score, start) > best[:2]:
+            best = (score, start, fragment[1], matches)
+    if best is None:
+        return None
+    _, start, end, matches = best
+    out = []
+    at = start
+    for first, last, _ in matches:
+        if first < at:
+            continue
+        out.append(str(escape(text[at:first])))
+        out.append(f"<mark>{escape(text[first:last])}</mark>")
+        at = last
+    out.append(str(escape(text[at:end])))
+    # Every character of article text is escaped above.
+    return Markup("".join(out))
+
+
+SNIPPET_SURROUND = 60
+# Whoosh's highlighter reads no further into a text than this.
+SNIPPET_CHARLIMIT = highlight.DEFAULT_CHARLIMIT
+
+
+def _fragments(
+    text: str, terms: frozenset[str]
+) -> Iterator[tuple[int, int, list[tuple[int, int, str]]]]:
+    """Yield (start, end, matches) of each passage Whoosh's ContextFragmenter
+    would cut from text; a match is (start, end, indexed form).
+
+    Whoosh steps through every token in Python; the regular expression finds
+    them all at once, and Python steps only through the few near a match.
+    Outside a passage a token matters only as context for the next one: the
+    passage starts at the first token that ends no more than `surround` before
+    the next match's preceding token, which a bisection finds.
+    """
+    maxchars, surround = SNIPPET_CHARS, SNIPPET_SURROUND
+    # Only the tokens up to the limit count, and the one that crosses it.
+    reach = min(len(text), SNIPPET_CHARLIMIT + SNIPPET_CHARS)
+    spans = [token.span() for token in _TOKEN.finditer(text, 0, reach)]
+    if not spans:
+        return
+    if spans[-1][1] == reach < len(text):
+        # The last token may go on past where the search stopped.
+        spans[-1] = _TOKEN.match(text, spans[-1][0]).span()  # type: ignore[union-attr]
+    starts = [start for start, _ in spans]
+    ends = [end for _, end in spans]
+    # Whoosh stops at the first token that ends past its limit, but the end of
+    # that token still closes a passage left open.
+    cut = bisect_right(ends, SNIPPET_CHARLIMIT)
+    last_end = ends[cut] if cut < len(ends) else ends[-1]
+    lowered = text[:reach].lower()
+    if len(lowered) == reach:
+        words = [lowered[start:end] for start, end in spans[:cut]]
+    else:  # a letter whose lower case is longer: lower each word on its own
+        words = [text[start:end].lower() for start, end in spans[:cut]]
+    matching = {word for word in set(words) if _indexed_form(word) in terms}
+    if not matching:
+        return
+    hits = [at for at, word in enumerate(words) if word in matching]
+    closed = -1  # the token that ended the last passage
+    swallow = False
+    for hit in hits:
+        if hit <= closed:
+            continue
+        if swallow and hit > closed + 1:
+            # A passage whose countdown ran out exactly leaves Whoosh "inside"
+            # for one more token, which it closes as an empty passage.
+            closed += 1
+        swallow = False
+        if ends[hit] - starts[hit] > maxchars:
+            # Too long to fit: Whoosh closes an empty passage on it.
+            closed = hit
+            continue
+        countdown = surround
+        context = bisect_left(starts, ends[hit - 1] - surround, closed + 1, hit)
+        if hit - 1 > closed and context < hit:
+            first = starts[context]
+        else:
+            first = starts[hit]
+            countdown += surround
+        matches = [(starts[hit], ends[hit], _indexed_form(words[hit]))]
+        length = ends[hit] - starts[hit]
+        countdown -= length
+        at = hit
+        while countdown > 0:
+            at += 1
+            if at >= cut:
+                yield first, last_end, matches
+                return
+            size = ends[at] - starts[at]
+            if length + size > maxchars:
+                countdown = 0
+            elif words[at] in matching:
+                countdown = surround
+                matches.append((starts[at], ends[at], _indexed_form(words[at])))
+            length += size
+            countdown -= size
+        yield first, ends[at], matches
+        closed = at
+        swallow = countdown == 0
+
+
+@lru_cache(maxsize=65536)
+def _indexed_form(word: str) -> str:
+    """Return a word as the stemming analyzer indexes it, stop words kept (as
+    Whoosh's highlighter sees them): lower case, then stemmed unless a stop word
+    or a single letter."""
+    word = word.lower()
+    return word if len(word) < 2 or word in STOP_WORDS else stem(word)
 
 
 def _write(

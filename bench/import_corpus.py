@@ -3,9 +3,10 @@
 Usage: python bench/import_corpus.py [CORPUS_DIR]   (default ../shared/corpus)
 
 Prints the wall time of a full import into an empty archive (a real `reader import`
-subprocess), split into storing and indexing for search, of re-importing the same
-files, and, as the reference, of sanitising every body with one bleach Cleaner in one
-process.
+subprocess), split into storing and indexing for search (with choosing "Also read"),
+of re-importing the same files, and, as the reference, of sanitising every body with
+one bleach Cleaner in one process; then issue #16's ratios (target 3: the import at
+most 3x bleach alone, a re-import at most 0.1x) and the load averages before and after.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def main() -> None:
     corpus = Path(
         sys.argv[1] if len(sys.argv) > 1 else ROOT.parent / "shared" / "corpus"
     )
+    load_before = os.getloadavg()
     files = sorted(corpus.glob("*.jsonl"))
     with tempfile.TemporaryDirectory() as scratch:
         env = {
@@ -79,6 +81,12 @@ def main() -> None:
     print(f"reader import, same files again: {again:.1f} s  ({resummary})")
     print(f"reference, bleach alone in one process: {reference:.1f} s")
     print(f"ratio storing / bleach alone: {(first - indexing) / reference:.2f}")
+    print(f"ratio import / bleach alone (target <= 3): {first / reference:.2f}")
+    print(f"ratio re-import / bleach alone (target <= 0.1): {again / reference:.3f}")
+    before, after = (
+        " ".join(f"{n:.2f}" for n in load) for load in (load_before, os.getloadavg())
+    )
+    print(f"load average before: {before}; after: {after}")
 
 
 if __name__ == "__main__":

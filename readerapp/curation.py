@@ -6,8 +6,8 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from datetime import date, datetime
-from itertools import repeat
 from pathlib import Path
 
 from .models import Article, ArticleSummary, SectionRundown, Surroundings
@@ -23,8 +23,10 @@ DONT_MISS_COUNT = 4
 DONT_MISS_DEPTH = 10
 RUNDOWN_COUNT = 4
 RELATED_DEPTH = 12
-# Choosing "Also read" for this many articles at once pays for a process per core.
+# Choosing "Also read" for this many articles at once pays for a process per core,
+# each given shares of at least CHOICE_SHARE articles at a time.
 PARALLEL_CHOICE = 2000
+CHOICE_SHARE = 500
 # "Also read" candidates kept per article: enough to outlast the previous and next
 # stories, which a page never offers twice, and a few stories taken off the site.
 ALSO_READ_KEPT = 8
@@ -112,21 +114,18 @@ def choose_also_read(
     due = store.also_read_due(changed)
     if not due or archive_index.current() is None:
         return 0
-    shares = workers if len(due) >= PARALLEL_CHOICE else 1
-    if shares > 1:
-        # Ids sorted keep each source's stories (and words) mostly in one share.
+    if workers > 1 and len(due) >= PARALLEL_CHOICE:
+        # Ids sorted keep each source's stories (and words) mostly in one share;
+        # many small shares keep every process busy to the end.
         ordered = sorted(due)
-        size = -(-len(ordered) // shares)
+        size = max(CHOICE_SHARE, -(-len(ordered) // (workers * 8)))
         split = [ordered[n : n + size] for n in range(0, len(ordered), size)]
-        with ProcessPoolExecutor(len(split)) as pool:
-            found = list(
-                pool.map(
-                    _choose_share,
-                    repeat(store.path()),
-                    repeat(archive_index.root),
-                    split,
-                )
-            )
+        with ProcessPoolExecutor(
+            workers,
+            initializer=_start_choosing,
+            initargs=(store.path(), archive_index.root),
+        ) as pool:
+            found = list(pool.map(_choose_share, split))
     else:
         found = [_choose(store, archive_index, due)]
     chosen: dict[str, list[str]] = {}
@@ -142,15 +141,32 @@ def choose_also_read(
     return len(chosen)
 
 
-def _choose_share(
-    database: str, index_root: Path, ids: list[str]
-) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Choose for some of the articles in a process of its own."""
+# What a choosing process reads once and keeps for every share it is given: the
+# index's statistics, each term's scored postings, headlines and tags; and what
+# keeps its files open for the process's life (they close as it ends).
+_chooser: tuple[Store, Likeness, _Choosing, ExitStack] | None = None
+
+
+def _start_choosing(database: str, index_root: Path) -> None:
+    """Open the archive and the index in a process of a choosing pool."""
+    global _chooser
     store = open_store(database)
-    try:
-        return _choose(store, ArchiveIndex(index_root), ids)
-    finally:
-        store.close()
+    opened = ExitStack()
+    likeness = opened.enter_context(ArchiveIndex(index_root).likeness())
+    if likeness is not None:
+        _chooser = (store, likeness, _Choosing(store), opened)
+
+
+def _choose_share(
+    ids: list[str],
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Choose for some of the articles in a process started by _start_choosing."""
+    if _chooser is None:
+        return {}, {}
+    store, likeness, choosing, _ = _chooser
+    choosing.chosen = {}
+    by_text = choosing.choose(store.texts(ids), likeness)
+    return choosing.chosen, by_text
 
 
 def _choose(

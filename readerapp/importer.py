@@ -256,7 +256,8 @@ def parse_record(
         ),
         tags=clean_tags,
         source_url=_url(raw.get("source_url"), "source_url"),
-        slug=slug,
+        # Made here, in the sanitising processes, rather than in the one storing.
+        slug=slug or slugify(headline),
         word_count=word_count(body_text),
         checksum=checksum,
         updated=(

@@ -130,3 +130,29 @@ def test_also_read_never_offers_the_story_itself(volcano):
         offered = also_read(volcano, f"/news/{section}/{slug}")
         assert client.get(f"/news/{section}/{slug}").status_code == 200
         assert story["headline"] not in offered
+
+
+def test_choosing_in_shares_on_several_processes_chooses_as_one_does(
+    volcano, monkeypatch
+):
+    from readerapp import curation
+    from readerapp.search import ArchiveIndex
+    from readerapp.store import open_store
+
+    def choices() -> dict[str, str]:
+        with sqlite3.connect(volcano.config["DATABASE"]) as db:
+            kept = dict(db.execute("SELECT article_id, candidates FROM also_read"))
+            db.execute("DELETE FROM also_read")
+        return kept
+
+    store = open_store(volcano.config["DATABASE"])
+    archive_index = ArchiveIndex(volcano.config["INDEX_DIR"])
+    try:
+        one = choices()
+        assert len(one) == len(stories())
+        monkeypatch.setattr(curation, "PARALLEL_CHOICE", 2)
+        monkeypatch.setattr(curation, "CHOICE_SHARE", 2)
+        assert curation.choose_also_read(store, archive_index, workers=2) == 6
+        assert choices() == one
+    finally:
+        store.close()

@@ -258,3 +258,42 @@ def test_source_url_with_spaces_or_controls_is_rejected(runner, tmp_path):
     result = runner.invoke(args=["import", str(path)])
     assert result.exit_code == 1
     assert f"{path}:1: 'source_url' is not an http(s) URL" in result.output
+
+
+def test_a_story_taken_off_and_published_again_in_one_file_is_back(
+    runner, empty_app, tmp_path
+):
+    path = write_lines(tmp_path / "first.jsonl", GOOD)
+    assert runner.invoke(args=["import", str(path)]).exit_code == 0
+    again = write_lines(
+        tmp_path / "again.jsonl",
+        {"id": "x-1", "removed": True},
+        {**GOOD, "id": "x-2", "headline": "Other"},
+        {**GOOD, "body_html": "<p>Body, corrected</p>"},
+    )
+    result = runner.invoke(args=["import", str(again)])
+    assert result.exit_code == 0, result.output
+    assert rows(empty_app, "SELECT id FROM removed_article") == []
+    page = empty_app.test_client().get("/news/test/good")
+    assert page.status_code == 200 and "corrected" in page.text
+
+
+def test_a_new_story_shows_a_lead_picture_another_story_brought(
+    runner, empty_app, tmp_path
+):
+    picture = {"url": "https://pictures.example/p.jpg", "alt": "A harbour"}
+    path = write_lines(tmp_path / "first.jsonl", {**GOOD, "picture": picture})
+    assert runner.invoke(args=["import", str(path)]).exit_code == 0
+    with sqlite3.connect(empty_app.config["DATABASE"]) as db:
+        db.execute(
+            "INSERT INTO picture (digest, kind, width, height, tint, bytes, stored)"
+            " VALUES ('d1', 'jpeg', 800, 600, 0, 1000, '2024-01-01')"
+        )
+        db.execute("UPDATE picture_source SET digest = 'd1'")
+    later = {**GOOD, "id": "x-2", "headline": "Later", "picture": picture}
+    plain = {**GOOD, "id": "x-3", "headline": "Plain"}
+    path = write_lines(tmp_path / "later.jsonl", later, plain)
+    assert runner.invoke(args=["import", str(path)]).exit_code == 0
+    shown = dict(rows(empty_app, "SELECT id, shown_picture FROM article"))
+    assert shown["x-2"] is not None and shown["x-3"] is None
+    assert rows(empty_app, "SELECT url FROM article_picture WHERE article_id = 'x-2'")

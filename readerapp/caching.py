@@ -30,6 +30,18 @@ VALIDATED_TYPES = (
     "text/plain",
 )
 COMPRESSIBLE_TYPES = (*VALIDATED_TYPES, "text/css", "image/svg+xml")
+# The request headers (as WSGI keys) that can turn a page into a 304, 412 or 206.
+_CONDITIONS = frozenset(
+    f"HTTP_{name}"
+    for name in (
+        "IF_NONE_MATCH",
+        "IF_MODIFIED_SINCE",
+        "IF_MATCH",
+        "IF_UNMODIFIED_SINCE",
+        "IF_RANGE",
+        "RANGE",
+    )
+)
 
 
 @lru_cache(maxsize=256)
@@ -93,6 +105,8 @@ def init_app(app: Flask) -> None:
             response.headers["Cache-Control"] = SHORT_LIVED
         if cacheable:
             request.environ[pagecache.PAGE] = page
+        if _CONDITIONS.isdisjoint(request.environ):
+            return response  # nothing to compare with: the page as it is
         return response.make_conditional(request)
 
 

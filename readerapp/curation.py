@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +30,8 @@ CHOICE_SHARE = 500
 # "Also read" candidates kept per article: enough to outlast the previous and next
 # stories, which a page never offers twice, and a few stories taken off the site.
 ALSO_READ_KEPT = 8
+# "Also read" candidates read at a time, best first.
+ALSO_READ_BATCH = 2
 # How far "Also read" walks back or forward in time when nothing related is found;
 # a section of one brief title a day must not make an article page walk it all.
 NEAREST_DEPTH = 20
@@ -39,14 +41,18 @@ RelatedFinder = Callable[[Article, int], list[str]]
 
 
 def _daily_rank(day: date, *parts: str) -> int:
-    digest = hashlib.sha1("|".join((day.isoformat(), *parts)).encode()).digest()
-    return int.from_bytes(digest[:8])
+    # Stable across processes and restarts (unlike hash()), and cheap.
+    return zlib.crc32("|".join((day.isoformat(), *parts)).encode())
 
 
 def surroundings(
     store: Store, article: Article, day: date, related: RelatedFinder | None = None
 ) -> Surroundings:
-    """Choose the stories around an article; the choice changes once a day at most."""
+    """Choose the stories around an article; the choice changes once a day at most.
+
+    "Don't miss" is the same for every page of a section on a day, but where the
+    page already shows a pick: another of that section's newest stands in.
+    """
     shown = {article.id}
     previous, newer = store.neighbours(article)
     shown.update(s.id for s in (previous, newer) if s)
@@ -58,8 +64,14 @@ def surroundings(
             related(article, RELATED_DEPTH) if related else [],
             store.tag_neighbours(article, RELATED_DEPTH),
         )
-    unshown = store.summaries(c for c in candidates if c not in shown)
-    also_read = next((s for s in unshown if not _same_headline(s, article)), None)
+    unshown = [c for c in candidates if c not in shown]
+    also_read = None
+    # The best candidate almost always serves: the others are read only if not.
+    for start in range(0, len(unshown), ALSO_READ_BATCH):
+        batch = store.summaries(unshown[start : start + ALSO_READ_BATCH])
+        also_read = next((s for s in batch if not _same_headline(s, article)), None)
+        if also_read:
+            break
     if also_read is None:
         also_read = _nearest_unshown(store, article, shown)
     if also_read:
@@ -71,8 +83,11 @@ def surroundings(
     latest = [s for s in newest if s.id not in shown][:LATEST_COUNT]
     shown.update(s.id for s in latest)
 
-    others = [s for s in store.sections() if s.slug != article.section.slug]
-    ranks = {s.slug: _daily_rank(day, article.id, s.slug) for s in others}
+    # The day's picks for the section: every page of it offers the same few, as
+    # a front page's rail does, and renders them once (#16).
+    home = article.section.slug
+    others = [s for s in store.sections() if s.slug != home]
+    ranks = {s.slug: _daily_rank(day, home, s.slug) for s in others}
     others.sort(key=lambda s: ranks[s.slug])
     dont_miss = []
     for section in others[:DONT_MISS_COUNT]:
@@ -84,7 +99,7 @@ def surroundings(
             pick = pool[ranks[section.slug] % len(pool)]
             dont_miss.append(pick)
             shown.add(pick.id)
-    return Surroundings(also_read, previous, newer, latest, dont_miss)
+    return Surroundings(also_read, previous, newer, tuple(latest), tuple(dont_miss))
 
 
 def _blend(by_text: list[str], by_tags: list[str]) -> list[str]:

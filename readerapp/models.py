@@ -214,8 +214,9 @@ class Surroundings:
     also_read: ArticleSummary | None
     previous: ArticleSummary | None
     next: ArticleSummary | None
-    latest: list[ArticleSummary]
-    dont_miss: list[ArticleSummary]
+    # Tuples: a page renders each list as one fragment, keyed by its stories.
+    latest: tuple[ArticleSummary, ...]
+    dont_miss: tuple[ArticleSummary, ...]
 
 
 @dataclass(frozen=True, slots=True)

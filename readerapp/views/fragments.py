@@ -5,13 +5,13 @@ Every article page carries the same site header, navigation and footer, and its
 a section (issue #16). A macro called with the same arguments renders the same
 markup, so `fragment` renders each distinct call once and then reuses it. The
 arguments are the whole key: a macro rendered this way must depend on nothing but
-its arguments, the app's settings and the address it is served under. In debug
-mode templates and static files change under a running server, so nothing is kept.
+its arguments (which must be hashable), the app's settings and the address it is
+served under. In debug mode templates and static files change under a running
+server, so nothing is kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any
 
 from flask import Flask, current_app, request
@@ -42,9 +42,9 @@ def fragment(template: str, macro: str, *args: Any, **options: Any) -> Markup:
         environ.get("SCRIPT_NAME", ""),
         # Pictures are offered in smaller widths to readers saving data.
         saving_data(environ.get("HTTP_SAVE_DATA"), environ.get("HTTP_ECT")),
-        *map(_hashable, args),
+        args,
         # Keyword order is each call site's own, so the same call is found again.
-        *((name, _hashable(value)) for name, value in options.items()),
+        tuple(options.items()),
     )
     kept = app.extensions["readerapp.fragments"]
     markup = kept.get(key)
@@ -60,10 +60,6 @@ def _render(
     template: str, macro: str, args: tuple[Any, ...], options: dict[str, Any]
 ) -> Markup:
     return getattr(macros(template), macro)(*args, **options)
-
-
-def _hashable(value: Any) -> Hashable:
-    return tuple(value) if isinstance(value, list) else value
 
 
 def init_app(app: Flask) -> None:

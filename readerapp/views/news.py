@@ -103,7 +103,9 @@ def article(section_slug: str, article_slug: str):
         )
     today = datetime.now(timezone()).date()
     around = curation.surroundings(store, found, today, related=_related)
-    body = pictures.body_with_pictures(found.body_html, store.body_pictures(found.id))
+    body = found.body_html
+    if "<img" in body:
+        body = pictures.body_with_pictures(body, store.body_pictures(found.id))
     body_lead, body_rest = text.split_at_third(text.demote_headings(body))
     return render_template(
         "article.html",

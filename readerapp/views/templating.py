@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
+from markupsafe import Markup, escape
 
 from .. import text
 from ..extensions import get_store, timezone
@@ -28,6 +29,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(absolute_article_url)
     app.add_template_global(nav_sections)
     app.add_template_global(article_path)
+    app.add_template_global(language_attributes)
     app.extensions["readerapp.urls"] = {}
     # Every template's url_for builds each address once (urls.py).
     app.jinja_env.globals["url_for"] = site_url
@@ -80,6 +82,19 @@ def absolute_article_url(article: Article | ArticleSummary | ArticleStamp) -> st
     return absolute_origin() + article_path(article)
 
 
+def language_attributes(tag: str | None) -> Markup:
+    """Return the lang and dir attributes of a story in another language than
+    the site's (a leading space, or nothing)."""
+    site = current_app.config["SITE_LANGUAGE"]
+    if not tag or tag == site:
+        return Markup("")
+    attributes = f' lang="{escape(tag)}"'
+    right_to_left = text.is_right_to_left(tag)
+    if right_to_left != text.is_right_to_left(site):
+        attributes += f' dir="{"rtl" if right_to_left else "ltr"}"'
+    return Markup(attributes)
+
+
 def source_credit(source_url: str | None) -> dict[str, Any] | None:
     """Return the credit and licence for an article's source, if one is configured."""
     if not source_url:
@@ -87,6 +102,6 @@ def source_credit(source_url: str | None) -> dict[str, Any] | None:
     return current_app.config["SOURCE_CREDITS"].get(urlsplit(source_url).hostname)
 
 
-def nav_sections() -> list[Section]:
+def nav_sections() -> tuple[Section, ...]:
     """Return the sections for the site navigation, busiest first."""
-    return get_store().sections()
+    return tuple(get_store().sections())

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from pickle import dumps
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -37,10 +38,13 @@ from whoosh.analysis.tokenizers import default_pattern
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN
 from whoosh.fields import DATETIME, ID, KEYWORD, TEXT, Schema
 from whoosh.lang.porter import stem
+from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.qparser import FieldAliasPlugin, MultifieldParser, PlusMinusPlugin
 from whoosh.reading import TermNotFound
 from whoosh.searching import Searcher
+from whoosh.system import pack_uint
 from whoosh.util.numeric import byte_to_length
+from whoosh.writing import PostingPool, SegmentWriter
 
 from .models import Article
 
@@ -51,24 +55,120 @@ SNIPPET_CHARS = 220
 SUGGESTION_LIMIT = 8
 PARALLEL_BUILD = 2000
 # Postings each index writer holds in memory before spilling them to sorted runs on
-# disk. 256 MB made a large import's memory grow with its size (369 MiB for 34k
-# stories against 93 for 3.4k) for no speed at all: bench/import_formats.py.
-POOL_MB = 32
+# disk. Whoosh's own pool at 256 MB made a large import's memory grow with its size
+# (369 MiB for 34k stories against 93 for 3.4k) for no speed at all; _TermPool holds
+# half the demo archive (17k stories) in 128 MB, so nothing spills and index writing
+# takes half the CPU (docs/benchmarks.md, "Import when nothing is cached").
+POOL_MB = 128
 # "Did you mean" costs a spelling lookup per word, so it runs only when results are
 # thin, and only for words this rare in the archive.
 FEW_RESULTS = 20
 RARE_WORD = 50
 
 _STEMMED = StemmingAnalyzer()
+_TOKEN = re.compile(default_pattern.pattern.replace("(", "(?:"))
+# Each word's indexed form (None for a stop word or a single letter), as _STEMMED
+# makes it. Words repeat enormously: the 4.8 million words of the demo archive's
+# bodies are about 100,000 distinct ones.
+_TERMS: dict[str, str | None] = {}
+_TERMS_KEPT = 400_000
+
+
+def _terms(words: list[str]) -> list[str | None]:
+    """Return the indexed form of each lower-case word (None where _STEMMED drops
+    it: stop words and single letters)."""
+    known = _TERMS
+    if len(known) > _TERMS_KEPT:
+        known.clear()
+    found = []
+    for word in words:
+        term = known.get(word, False)
+        if term is False:
+            keep = len(word) > 1 and word not in STOP_WORDS
+            term = known[word] = stem(word) if keep else None
+        found.append(term)
+    return found
+
+
+def _words(text: str) -> list[str]:
+    """Return text's tokens in lower case, as _STEMMED's tokenizer and lower-case
+    filter make them."""
+    if text.isascii():
+        return _TOKEN.findall(text.lower())
+    # Lowering first could change where a token ends (a letter whose lower case
+    # is longer): lower each token instead.
+    return [word.lower() for word in _TOKEN.findall(text)]
+
+
+def term_positions(text: str) -> dict[str, list[int]]:
+    """Return each term of text and its positions, exactly as Whoosh indexes a
+    field analysed by _STEMMED (stop words removed and the positions after the
+    first kept word renumbered), in the order terms first occur."""
+    positions: dict[str, list[int]] = {}
+    at = -1
+    for term in _terms(_words(text)):
+        if term is None:
+            if at < 0:
+                at -= 1  # the first kept word keeps its own place
+            continue
+        at = -at - 1 if at < 0 else at + 1
+        found = positions.get(term)
+        if found is None:
+            positions[term] = [at]
+        else:
+            found.append(at)
+    return positions
+
+
+class _StemmedText(TEXT):
+    """A TEXT field analysed by _STEMMED that indexes a text several times faster
+    than Whoosh's token stream (a Token object and four generator steps a word):
+    the same terms, frequencies and encoded positions (Positions.encode), from one
+    regular expression and a cache of each word's stem. Queries still go through
+    the analyzer, so searching is unchanged."""
+
+    def index(
+        self, value: Any, **kwargs: Any
+    ) -> Iterator[tuple[bytes, int, float, bytes]]:
+        if kwargs or not isinstance(value, str) or self.format.field_boost != 1.0:
+            yield from super().index(value, **kwargs)
+            return
+        alone = _ALONE
+        for term, places in term_positions(value).items():
+            if len(places) == 1:
+                # Most terms of a text occur once: their encodings repeat.
+                encoded = alone.get(places[0])
+                if encoded is None:
+                    encoded = alone[places[0]] = _encoded(places)
+                yield term.encode("utf-8"), 1, 1.0, encoded
+            else:
+                yield (
+                    term.encode("utf-8"),
+                    len(places),
+                    float(len(places)),
+                    _encoded(places),
+                )
+
+
+_ALONE: dict[int, bytes] = {}
+
+
+def _encoded(places: list[int]) -> bytes:
+    """Return positions as Whoosh's Positions.encode does."""
+    deltas = [places[0]]
+    deltas.extend(b - a for a, b in zip(places, places[1:], strict=False))
+    return pack_uint(len(deltas)) + dumps(deltas, 2)
+
+
 SCHEMA = Schema(
     id=ID(stored=True, unique=True),
     # spelling=True keeps the unstemmed headline words, which "did you mean" offers.
-    headline=TEXT(analyzer=_STEMMED, spelling=True),
-    standfirst=TEXT(analyzer=_STEMMED),
-    body=TEXT(analyzer=_STEMMED),
+    headline=_StemmedText(analyzer=_STEMMED, spelling=True),
+    standfirst=_StemmedText(analyzer=_STEMMED),
+    body=_StemmedText(analyzer=_STEMMED),
     byline=TEXT(analyzer=StandardAnalyzer(stoplist=None)),
     tags=KEYWORD(commas=True, lowercase=True, scorable=True),
-    section_name=TEXT(analyzer=_STEMMED),
+    section_name=_StemmedText(analyzer=_STEMMED),
     section=ID(sortable=True),
     published=DATETIME(sortable=True),
 )
@@ -95,7 +195,6 @@ _FIELD_PREFIX = re.compile(r"\w+:")
 LIKE_TERMS = 5
 LIKE_DEPTH = 64
 LIKE_RESCORED = 24
-_TOKEN = re.compile(default_pattern.pattern.replace("(", "(?:"))
 
 
 class IndexBusy(Exception):
@@ -733,6 +832,8 @@ class _TermScores:
     best: list[tuple[int, float]]
     docnums: array
     scores: array
+    # The best few again, by document: most candidates are among them.
+    top: dict[int, float] = field(default_factory=dict)
 
     def score(self, docnum: int) -> float:
         at = bisect_left(self.docnums, docnum)
@@ -753,7 +854,6 @@ class Likeness:
             fields["id"]: docnum for docnum, fields in self._reader.iter_docs()
         }
         self._ids = {docnum: i for i, docnum in self._docnums.items()}
-        self._stems: dict[str, str | None] = {}
         # Each body term's total count and document count, read in one pass: a
         # lookup per term costs a hundred times more.
         self._statistics: dict[str, list[float]] = {}
@@ -781,19 +881,32 @@ class Likeness:
                 forward[other] = forward.get(other, 0.0) + weight * score
         forward.pop(docnum, None)
         drawn = heapq.nlargest(LIKE_RESCORED, forward, key=forward.__getitem__)
+        ranked = []
+        for other in drawn:
+            # The exact score: each term's score (0 where it is absent), weighed
+            # and added up in the terms' order, as TermScores.score would give.
+            total = 0.0
+            for weight, term in scored:
+                found = term.top.get(other)
+                if found is None:
+                    at = bisect_left(term.docnums, other)
+                    if at < len(term.docnums) and term.docnums[at] == other:
+                        found = term.scores[at]
+                    else:
+                        found = 0.0
+                total += weight * found
+            ranked.append((-total, other))
         # Ties go to the earlier document, as in Whoosh's own ranking.
-        ranked = sorted(
-            (-sum(weight * term.score(other) for weight, term in scored), other)
-            for other in drawn
-        )
+        ranked.sort()
         return [self._ids[other] for _, other in ranked[:limit]]
 
     def _key_terms(self, text: str) -> list[tuple[str, float]]:
         """Return the key terms of a text and their weights (the best is 1), as
         Whoosh's Expander with the Bo1 model chooses them."""
         weighed = []
+        known, bo1 = self._weights, self._bo1
         for term, frequency in self._term_counts(text).items():
-            weights = self._bo1(term)
+            weights = known[term] if term in known else bo1(term)
             if weights:
                 weighed.append((frequency * weights[0] + weights[1], term))
         best = heapq.nsmallest(LIKE_TERMS, weighed, key=lambda w: (-w[0], w[1]))
@@ -802,16 +915,12 @@ class Likeness:
     def _term_counts(self, text: str) -> dict[str, int]:
         """Return how often each term occurs in text, as SCHEMA's body analyses it.
 
-        The same tokens, stop words and stems as its StemmingAnalyzer (but for the
-        rare letter whose lower case is longer), several times faster for not
-        making a Token of each word.
+        The same tokens, stop words and stems as its StemmingAnalyzer, several
+        times faster for not making a Token of each word (term_positions' way).
         """
         counts: dict[str, int] = {}
-        for word, n in Counter(_TOKEN.findall(text.lower())).items():
-            if word not in self._stems:
-                keep = len(word) > 1 and word not in STOP_WORDS
-                self._stems[word] = stem(word) if keep else None
-            term = self._stems[word]
+        words = Counter(_words(text))
+        for term, n in zip(_terms(list(words)), words.values(), strict=True):
             if term is not None:
                 counts[term] = counts.get(term, 0) + n
         return counts
@@ -851,7 +960,7 @@ class Likeness:
             best = heapq.nlargest(
                 LIKE_DEPTH, zip(docnums, scores, strict=True), key=lambda p: p[1]
             )
-            self._terms[term] = _TermScores(best, docnums, scores)
+            self._terms[term] = _TermScores(best, docnums, scores, dict(best))
         return self._terms[term]
 
     def _lengths(self) -> list[float]:
@@ -1248,16 +1357,180 @@ def _indexed_form(word: str) -> str:
     return word if len(word) < 2 or word in STOP_WORDS else stem(word)
 
 
+class _TermPool(PostingPool):
+    """Whoosh's posting pool, holding postings by term in compact arrays.
+
+    Whoosh's pool keeps a tuple per posting, sorts them all, and past its size
+    pickles sorted runs to disk and merges them back at the commit: with a pool
+    of 32 MB that was a third of index writing. Kept by term in arrays, half the
+    demo archive's postings fit in one writer's 128 MB (about 150 MiB of memory)
+    and come out in order from one sort of the terms. Past `limitmb` (counted as
+    this pool holds them) they still go to runs on disk, through Whoosh's code.
+    """
+
+    def __init__(self, tempstore: Any, segment: Any, limitmb: int = 128) -> None:
+        super().__init__(tempstore, segment, limitmb=limitmb)
+        # (fieldname, term bytes) -> [document numbers, weights, values joined,
+        # where each value ends, whether the numbers came in rising order]
+        self._terms: dict[tuple[str, bytes], list] = {}
+        self._held = 0
+
+    def add(self, item: tuple) -> None:
+        fieldname, btext, docnum, weight, value = item
+        key = (fieldname, btext)
+        postings = self._terms.get(key)
+        if postings is None:
+            self.fieldnames.add(fieldname)
+            postings = self._terms[key] = [
+                array("I"),
+                array("d"),
+                bytearray(),
+                array("I"),
+                True,
+            ]
+            self._held += 400 + len(btext)
+        elif postings[4] and docnum <= postings[0][-1]:
+            postings[4] = False  # a spelling word's postings, all document 0
+        postings[0].append(docnum)
+        postings[1].append(weight)
+        if value:
+            postings[2] += value
+            self._held += len(value)
+        postings[3].append(len(postings[2]))
+        self._held += 20
+        if self._held > self.limit:
+            self.save()
+
+    def _sorted(self) -> Iterator[tuple]:
+        terms, self._terms, self._held = self._terms, {}, 0
+        for key in sorted(terms):
+            fieldname, btext = key
+            docnums, weights, values, ends, in_order = terms.pop(key)
+            if not values:
+                postings = [
+                    (fieldname, btext, docnum, weights[at], None)
+                    for at, docnum in enumerate(docnums)
+                ]
+            else:
+                starts = [0, *ends[:-1]]
+                postings = [
+                    (fieldname, btext, docnum, weights[at],
+                     bytes(values[starts[at]:ends[at]]) or None)
+                    for at, docnum in enumerate(docnums)
+                ]  # fmt: skip
+            if not in_order:
+                postings.sort()
+            yield from postings
+
+    def save(self) -> None:
+        # Whoosh's own spilling: everything held goes to one sorted run on disk.
+        self.current.extend(self._sorted())
+        super().save()
+
+    def items(self, maxfiles: int = 128) -> Iterator[tuple]:  # type: ignore[override]
+        if not self.runs:
+            return self._sorted()
+        self.save()
+        return super().items(maxfiles)
+
+
+class _Lengths:
+    """Each document's field lengths in a new segment, read once per field.
+
+    Whoosh's field writer asks for the length of a posting's document once per
+    posting, through a column reader (a tenth of the commit); a list read once
+    per field answers the same (length_to_byte's rounding included).
+    """
+
+    def __init__(self, perdoc: Any, documents: int) -> None:
+        self._perdoc = perdoc
+        self._documents = documents
+
+    def doc_field_length_reader(
+        self, fieldname: str, default: int = 0
+    ) -> Callable[[int], int | None]:
+        column = self._perdoc._cached_reader(f"_{fieldname}_len", LENGTHS_COLUMN)
+        if column is None:
+            return lambda docnum: default
+        by_byte = [byte_to_length(n) if n else None for n in range(256)]
+        lengths = [by_byte[column[docnum]] for docnum in range(self._documents)]
+        return lengths.__getitem__
+
+
+class _Writer(SegmentWriter):
+    """Whoosh's segment writer with the term-keyed pool and lengths read once."""
+
+    def __init__(self, ix: Any, **kwargs: Any) -> None:
+        super().__init__(ix, **kwargs)
+        self.pool = _TermPool(
+            self._tempstorage, self.newsegment, limitmb=kwargs.get("limitmb", 128)
+        )
+
+    def _flush_segment(self) -> None:
+        # SegmentWriter._flush_segment, with _Lengths for the per-document reader.
+        self.perdocwriter.close()
+        perdoc = self.per_document_reader()
+        try:
+            lengths = _Lengths(perdoc, self.get_segment().doc_count_all())
+            postings = self.pool.iter_postings()
+            self.fieldwriter.add_postings(self.schema, lengths, postings)
+            self.fieldwriter.close()
+        finally:
+            perdoc.close()
+
+
+class _WriterTask(SubWriterTask):
+    """A process of _MpWriter: SubWriterTask.run with a _Writer, one segment each
+    (multisegment)."""
+
+    def run(self) -> None:
+        ix = self.storage.open_index(self.indexname)
+        writer = self.writer = _Writer(ix, _lk=False, **self.kwargs)
+        while self.running:
+            job = self.jobqueue.get()
+            if job is None:
+                break
+            self._process_file(*job)
+        if not self.running:
+            writer.cancel()
+            return
+        fieldnames = writer.pool.fieldnames
+        segment = writer._finalize_segment()
+        self.resultqueue.put((None, fieldnames, segment), timeout=5)
+
+
+class _MpWriter(MpWriter):
+    """Whoosh's multiprocess writer whose processes run _WriterTask."""
+
+    def __init__(self, ix: Any, **kwargs: Any) -> None:
+        super().__init__(ix, multisegment=True, **kwargs)
+
+    def _new_task(self) -> SubWriterTask:
+        task = _WriterTask(
+            self.storage,
+            self.indexname,
+            self.jobqueue,
+            self.resultqueue,
+            self.subargs,
+            True,
+        )
+        self.tasks.append(task)
+        task.start()
+        return task
+
+
 def _write(
     ix: index.Index, articles: Iterable[Article], fresh: bool, expected: int
 ) -> int:
     # Several processes pay off only for a large load into an empty index; their
     # segments are left unmerged, the fastest full build measured here.
     procs = (os.cpu_count() or 1) if fresh and expected >= PARALLEL_BUILD else 1
-    options = {"procs": procs, "multisegment": True} if procs > 1 else {}
     try:
         # Uncompounded segments let new searchers map files instead of copying them.
-        writer = ix.writer(limitmb=POOL_MB, compound=False, **options)
+        if procs > 1:
+            writer = _MpWriter(ix, procs=procs, limitmb=POOL_MB, compound=False)
+        else:
+            writer = _Writer(ix, limitmb=POOL_MB, compound=False)
     except index.LockError:
         raise IndexBusy("another process is writing the search index") from None
     count = 0

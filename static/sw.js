@@ -190,7 +190,8 @@ async function keep(path) {
 // The home page and the newest stories, asked for by a page once it has loaded and
 // the network is quiet. The list is revalidated (a 304 when nothing is new); only
 // stories not on the device yet are downloaded, and the home page when the archive
-// changed after the copy kept (both dates are the server's).
+// changed after the copy kept (both dates are the server's). What is missing comes
+// in one answer: compressed together, the template the pages share is sent once.
 let latest, kept = Promise.resolve();
 async function keepLatest() {
   const response = await fetch(LATEST_URL, {cache: 'no-cache'});
@@ -198,19 +199,21 @@ async function keepLatest() {
   const cache = await open(LATEST);
   const list = await response.text();
   const urls = ['/', ...JSON.parse(list).urls];
-  const changed = (copy) => copy.headers.get('last-modified') !== response.headers.get('last-modified');
+  const modified = response.headers.get('last-modified');
   // Their pictures from the reader's second visit on: a first visit keeps text.
   const again = await cache.match(LATEST_URL);
+  const pages = {};
   for (const url of urls) {
     const copy = await cached(url);
-    let html = copy && !(url === '/' && changed(copy)) && await copy.text();
-    if (!html) {
-      const page = await fetch(url);
-      html = ok(page) && await page.clone().text();
-      if (html) await put(LATEST, url, page, html);
-    }
-    if (again && html) await keepPictures(html);
+    pages[url] = copy && !(url === '/' && copy.headers.get('last-modified') !== modified) &&
+      await copy.text();
   }
+  const missing = urls.filter((url) => !pages[url]);
+  const bundle = missing[0] && await fetch(LATEST_URL + '?pages=' + encodeURIComponent(missing));
+  if (ok(bundle)) for (const [url, html] of Object.entries(await bundle.json())) {
+    await put(LATEST, url, new Response(html, {headers: {'last-modified': modified}}), pages[url] = html);
+  }
+  for (const html of Object.values(pages)) if (again && html) await keepPictures(html);
   for (const key of await cache.keys()) {
     if (!urls.includes(new URL(key.url).pathname)) await drop(cache, key);
   }

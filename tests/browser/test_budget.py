@@ -1,5 +1,5 @@
 """A first visit's budgets: 30 KB for a long article itself, all from our own origin,
-and 150 KB in all once the service worker has kept the newest stories for offline."""
+and 60 KB in all once the service worker has kept the newest stories for offline."""
 
 import random
 import time
@@ -12,8 +12,9 @@ from conftest import import_records, record
 pytestmark = pytest.mark.browser
 
 BUDGET_BYTES = 30_000
-# The page, the app shell and the newest 20 stories (docs/benchmarks.md, #13).
-FIRST_VISIT_BYTES = 150_000
+# The page, the app shell and the newest 20 stories: 56 KB for a 1,000-word story of
+# the corpus against Ghost 5's 88 KB (docs/benchmarks.md, "Against Ghost 5"; #16).
+FIRST_VISIT_BYTES = 60_000
 WORDS = (
     "harbour council ferry storm market tide keeper winter cargo lighthouse"
     " fishermen quay timetable weather forecast mayor budget festival ships crew"
@@ -114,7 +115,7 @@ def test_nothing_moves_while_a_page_loads_and_its_script_runs(
     assert sum(shifts) < 0.01, shifts
 
 
-def test_a_first_visit_in_all_stays_within_150_kb(app, live_server, browser, tmp_path):
+def test_a_first_visit_in_all_stays_within_60_kb(app, live_server, browser, tmp_path):
     stories = []
     for n in range(1, 26):
         story = record(
@@ -143,15 +144,22 @@ def test_a_first_visit_in_all_stays_within_150_kb(app, live_server, browser, tmp
     context.on("requestfinished", count)
     page = context.new_page()
     page.goto(live_server + "/")
-    kept = "caches.open('readerapp-latest').then(c => c.match('/api/latest'))"
+    marker = "caches.open('readerapp-latest').then(c => c.match('/api/latest'))"
     deadline = time.monotonic() + 30
-    while not page.evaluate(f"{kept}.then(Boolean)"):
+    while not page.evaluate(f"{marker}.then(Boolean)"):
         assert time.monotonic() < deadline, "the newest stories were not kept"
         page.wait_for_timeout(100)
     context.remove_listener("requestfinished", count)
+    kept = page.evaluate(
+        "caches.open('readerapp-latest').then(c => c.keys())"
+        ".then(keys => keys.map(k => new URL(k.url).pathname))"
+    )
     context.close()
+    assert sum(1 for path in kept if path.startswith("/news/")) == 20
     by_worker = [url for url, worker, _ in fetched if worker]
-    assert sum(1 for url in by_worker if "/news/" in url) == 20
+    # The stories not on the device yet come in one answer, none on its own.
+    assert sum(1 for url in by_worker if "/api/latest?pages=" in url) == 1
+    assert not [url for url in by_worker if "/news/" in url.split("?")[0]]
     twice = [url for url, n in Counter(by_worker).items() if n > 1]
     assert twice == [], "nothing is downloaded twice"
     total = sum(size for *_, size in fetched)

@@ -17,6 +17,7 @@ from flask import Flask, request
 from markupsafe import Markup, escape
 
 from .. import pictures, text
+from ..caching import vary_on
 from ..media import rendition_url, saving_data
 from ..models import StoredPicture
 from .templating import absolute_origin
@@ -151,6 +152,6 @@ def init_app(app: Flask) -> None:
     def vary_on_data_saving(response):  # noqa: ANN001, ANN202 - Flask's hook
         if response.mimetype == "text/html":
             # Pages differ for readers saving data (sizes); ECT is sent once asked.
-            response.vary.update(LIGHT_HEADERS)
+            vary_on(response, *LIGHT_HEADERS)
             response.headers.setdefault("Accept-CH", "ECT")
         return response

@@ -1,10 +1,14 @@
 """Following the archive's changes from a serving process.
 
 Every write to the archive bumps the cache tags of what it touched, in the same
-SQLite transaction (store.py). A serving process follows that log through
-`PRAGMA data_version` and so knows, for anything it kept, whether something it was
-made from has changed since: the page cache (pagecache.py) keeps whole pages that
-way, and `SharedReads` keeps the reads that many pages make alike.
+transaction (store.py). A serving process follows that log through
+`PRAGMA data_version` on SQLite; on PostgreSQL, each change's transaction sends a
+NOTIFY that a thread of the process LISTENs for (engines.ChangeListener), so that a
+request asks the database only after something changed (asking on every request
+made a cached page cost twice SQLite's: docs/benchmarks.md). Either way it knows,
+for anything it kept, whether something it was made from has changed since: the
+page cache (pagecache.py) keeps whole pages that way, and `SharedReads` keeps the
+reads that many pages make alike.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from .store import Store, connect
+from .engines import Archive, locate
+from .store import Store
 
 T = TypeVar("T")
 
@@ -30,8 +35,8 @@ class Kept(Protocol):
 class ChangeWatch:
     """Follow the archive's changes, so what was kept knows when it has gone stale."""
 
-    def __init__(self, database: Path) -> None:
-        self.database = database
+    def __init__(self, archive: Archive | Path | str) -> None:
+        self.archive = locate(archive)
         self.seq = 0
         self._tag_seq: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -40,10 +45,21 @@ class ChangeWatch:
     def current(self) -> int:
         """Catch up with the archive's changes; return its latest change number."""
         local = self._local
-        if not hasattr(local, "store"):
-            local.store = Store(connect(self.database))
-            local.version = None
-        version = local.store.data_version()
+        db = self.archive.thread_connection()  # anew if the last one broke
+        if getattr(local, "db", None) is not db:
+            local.db, local.store, local.version = db, Store(db), None
+        try:
+            version = self.archive.change_signal()
+            if version is None:
+                version = local.store.data_version()
+        except self.archive.dialect.Error:
+            if not getattr(db, "broken", False):
+                raise
+            # The server restarted since this thread last asked: once more, on a
+            # new connection (if the server is still down, that fails at once),
+            # and the request that follows gets a working one too.
+            self.archive.lost_connections()
+            return self.current()
         if version != local.version:
             with self._lock:
                 for tag, seq in local.store.changes_since(self.seq):

@@ -17,7 +17,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from . import backup, collecting, curation, following, integrity, sections
-from .extensions import cache, get_index, timezone
+from .extensions import cache, get_archive, get_index, timezone
 from .importer import ImportFailed, Rules, catch_up, import_file
 from .locking import WriterBusy
 from .locking import exclusive_writer as archive_lock
@@ -25,7 +25,14 @@ from .models import Article, SaveCounts
 from .search import IndexBusy, IndexFull, IndexUnavailable
 from .sources import Reading
 from .sources.fetch import Fetcher, user_agent
-from .store import ArchiveDamaged, ArchiveFull, Store, open_store
+from .store import (
+    ArchiveDamaged,
+    ArchiveFull,
+    ArchiveUnreachable,
+    Store,
+    migrate,
+    open_store,
+)
 
 POOL_THRESHOLD = 1_000_000  # bytes of import files
 
@@ -42,7 +49,7 @@ def exclusive_writer(app: Flask, tidy: bool = True) -> Iterator[None]:
     With `tidy`, what a killed import or reindex left half-built goes first.
     """
     try:
-        with archive_lock(app.config["DATABASE"]):
+        with archive_lock(app.extensions["readerapp.archive"]):
             if tidy:
                 app.extensions["readerapp.index"].remove_stale()
             yield
@@ -51,12 +58,17 @@ def exclusive_writer(app: Flask, tidy: bool = True) -> Iterator[None]:
 
 
 def open_archive(app: Flask) -> Store:
-    """Open the archive, or stop with what to do if its file is damaged."""
+    """Open the archive, or stop with what to do if its file is damaged or its
+    server cannot be reached."""
     try:
-        return open_store(app.config["DATABASE"])
+        return open_store(app.extensions["readerapp.archive"])
     except ArchiveDamaged as damaged:
         raise click.ClickException(
             f"{damaged}. Restore the latest backup (`reader restore`)."
+        ) from None
+    except ArchiveUnreachable as unreachable:
+        raise click.ClickException(
+            f"cannot reach the archive's database: {unreachable}"
         ) from None
 
 
@@ -371,7 +383,7 @@ def rebuild_index(store: Store) -> int:
 @with_appcontext
 def check_command(repair: bool, quick: bool) -> None:
     """Check the archive and its search index; exit 1 if something is wrong."""
-    database = current_app.config["DATABASE"]
+    database = get_archive().where
     media = current_app.extensions["media"]
     # A check during an import would take the import's work in progress for damage.
     with exclusive_writer(current_app, tidy=False):
@@ -423,6 +435,7 @@ def _show(checkup: integrity.Checkup, part: str) -> None:
 def backup_command(dest: Path) -> None:
     """Back up the archive and its settings into the new folder DEST."""
     # No write lock: the copy is one read transaction, so imports go on meanwhile.
+    _refuse_postgresql("backup")
     started = time.perf_counter()
     try:
         written = backup.write(current_app.config["DATABASE"], dest, current_app.config)
@@ -448,6 +461,7 @@ def backup_command(dest: Path) -> None:
 @with_appcontext
 def restore_command(folder: Path, force: bool) -> None:
     """Restore a checked backup, then rebuild the search index."""
+    _refuse_postgresql("restore")
     started = time.perf_counter()
     database = current_app.config["DATABASE"]
     try:
@@ -497,6 +511,37 @@ def restore_command(folder: Path, force: bool) -> None:
         f" done in {time.perf_counter() - started:.1f} s."
     )
     _advise_settings(folder)
+
+
+def _refuse_postgresql(command: str) -> None:
+    """Stop a backup or restore of an archive that is not a SQLite file."""
+    archive = get_archive()
+    if not archive.dialect.file_backups:
+        raise click.ClickException(
+            f"`reader {command}` copies SQLite archives; {archive.where} is a"
+            " PostgreSQL database: back it up and restore it with PostgreSQL's own"
+            " tools (pg_dump and pg_restore, or the server's base backups), then run"
+            " `reader reindex` on each node."
+        )
+
+
+@click.command("migrate")
+@with_appcontext
+def migrate_command() -> None:
+    """Bring the archive's tables to this version of readerapp (also done on start)."""
+    archive = get_archive()
+    # Starting the app migrated already (as `reader serve` does); this says what it
+    # did, and finds nothing left to do.
+    before, after = current_app.extensions["readerapp.schema"]
+    try:
+        migrate(archive)
+    except (ArchiveDamaged, ArchiveUnreachable) as error:
+        raise click.ClickException(str(error)) from None
+    if before == after:
+        click.echo(f"{archive.where}: schema version {after}, up to date.")
+    else:
+        was = "a new archive" if before < 0 else f"was {before}"
+        click.echo(f"{archive.where}: migrated to schema version {after} ({was}).")
 
 
 def _advise_settings(folder: Path) -> None:
@@ -696,6 +741,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(sources_command)
     app.cli.add_command(pictures_command)
     app.cli.add_command(serve_command)
+    app.cli.add_command(migrate_command)
 
 
 def _create_app() -> Flask:

@@ -14,6 +14,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS: dict[str, Any] = {
     # SQLite file holding the archive; created on first use.
     "DATABASE": PROJECT_ROOT / "instance" / "archive.sqlite3",
+    # The archive in PostgreSQL instead, shared by several nodes
+    # ("postgresql://user:password@host:5432/readerapp"); empty: SQLite at DATABASE
+    # (a path given here is taken as DATABASE).
+    "DATABASE_URL": "",
     # Folder of the Whoosh full-text index.
     "INDEX_DIR": PROJECT_ROOT / "index",
     # Folder of the bundled demo archive (JSON Lines, gzip).
@@ -111,6 +115,10 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env(ENV_PREFIX)
     app.config.from_mapping(overrides or {})
+    url = str(app.config["DATABASE_URL"] or "")
+    if url and urlsplit(url).scheme not in ("postgresql", "postgres"):
+        app.config["DATABASE"], url = url, ""
+    app.config["DATABASE_URL"] = url
     for key in PATH_KEYS:
         if app.config[key] or key not in ("SECTION_MAP", "MEDIA_DIR"):
             app.config[key] = Path(app.config[key])
@@ -121,6 +129,26 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     if isinstance(hosts, str):  # from the environment: "a.example, 10.0.0.5:8080"
         app.config["PICTURE_ALLOWED_HOSTS"] = hosts.replace(",", " ").split()
     app.config["SITE_URL"] = site_url(app.config["SITE_URL"])
+    if app.config["CACHE_TYPE"].rsplit(".", 1)[-1] == "RedisCache":
+        app.config["CACHE_OPTIONS"] = redis_options(app.config.get("CACHE_OPTIONS"))
+
+
+def redis_options(given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return the Redis client's options for the page cache: ours, then the given.
+
+    Asked by host and port, redis-py retries a refused connection three times,
+    waiting 1, 2 and 4 s: each page would wait seven seconds for a Redis that is
+    down. A cache slower than rendering is worse than none (pagecache.py renders
+    when it cannot reach it), so: no retries (a pooled connection that a Redis
+    restart closed is reopened before use anyway), and half a second at most to
+    connect or to answer.
+    """
+    return {
+        "socket_connect_timeout": 0.5,
+        "socket_timeout": 0.5,
+        "retry": None,
+        **(given or {}),
+    }
 
 
 def site_url(value: str) -> str:

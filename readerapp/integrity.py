@@ -58,7 +58,7 @@ def check(
     for problem in archive_problems:
         checkup.note("archive", False, problem)
     if not archive_problems:
-        checkup.note("archive", True, "SQLite integrity, foreign keys, section counts")
+        checkup.note("archive", True, f"{store.dialect.checks}, section counts")
     try:
         ids = store.ids()
         pending = store.pending_ids()

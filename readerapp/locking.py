@@ -1,7 +1,9 @@
 """One import or reindex at a time, and nothing of one left running once it is gone.
 
-The write lock is an advisory lock on a file beside the archive: the kernel drops it
-when the last process holding it ends, so a killed import never leaves it stuck.
+The write lock is an advisory lock on a file beside a SQLite archive, or a
+PostgreSQL advisory lock on a PostgreSQL one (then across every node): the kernel
+drops the first when the last process holding it ends, the server the second when
+its session ends, so a killed import never leaves it stuck.
 Processes an import forks (sanitising workers, the index's build workers) inherit
 it; they are made to die with their parent, or a `kill -9` of `reader import`
 would leave them working, and the lock held, for as long as they take.
@@ -17,7 +19,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _forking_pid: int | None = None
@@ -28,23 +33,46 @@ class WriterBusy(Exception):
     """Another import or reindex holds the archive's write lock."""
 
 
+BUSY = "another import or reindex is running; try again when it has finished"
+
+
 @contextmanager
-def exclusive_writer(database: str | Path) -> Iterator[None]:
-    """Hold the archive's write lock for the block; raise WriterBusy if taken."""
+def exclusive_writer(archive: Any) -> Iterator[None]:
+    """Hold the archive's write lock for the block; raise WriterBusy if taken.
+
+    `archive` is an engines.Archive, which knows which lock it takes.
+    """
     bind_children_to_this_process()
-    path = Path(database).with_suffix(".lock")
+    with archive.writer_lock():
+        yield
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a file for the block; raise WriterBusy if taken."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle: IO[str] = path.open("a")
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise WriterBusy(
-                "another import or reindex is running; try again when it has finished"
-            ) from None
+            raise WriterBusy(BUSY) from None
         yield
     finally:
         handle.close()
+
+
+@contextmanager
+def advisory_lock(session: psycopg.Connection, key: int) -> Iterator[None]:
+    """Hold a PostgreSQL session advisory lock for the block; raise WriterBusy if
+    another session holds it."""
+    if not session.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+        raise WriterBusy(BUSY)
+    try:
+        yield
+    finally:
+        if not session.closed:
+            session.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def bind_children_to_this_process() -> None:

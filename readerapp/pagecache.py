@@ -6,12 +6,19 @@ to this cache, which replays it byte for byte, headers included, in front of Fla
 remembers the cache tags of what it read (store.py names them); an import or
 reindex bumps the tags it touched in the same SQLite transaction as its writes, and
 each serving process notices the commit through `PRAGMA data_version` (changes.py).
+
+The cache may be another service (Redis, shared by several nodes): while it cannot
+be reached, every lookup is a miss and pages are rendered as if nothing were kept
+(`Unfailing`), and the outage is logged once.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +58,10 @@ CACHED_ENDPOINTS = frozenset(
         "sitemaps.news",
     }
 )
+# Paths that answer about this node as it is now: never from the cache, and not
+# held up by the change log (the health check must answer when the store cannot).
+HEALTH_PATH = "/healthz"
+UNCACHED_PATHS = frozenset({HEALTH_PATH})
 # What the WSGI environ carries from the cache to Flask and back on a miss.
 KEY = "readerapp.page_key"
 SEQ = "readerapp.page_seq"
@@ -102,12 +113,116 @@ def preferred_encoding(accept_encoding: str) -> str | None:
     return next((e for e in ("br", "gzip") if accepted[e]), None)
 
 
+class Unfailing:
+    """The page cache's backend, where failing to reach it counts as a miss.
+
+    Redis (or memcached) is another service: while it is down or restarting, pages
+    are rendered and served as if nothing were kept. The first failure is logged;
+    then the backend is left alone for RETRY_AFTER seconds, so that no request
+    waits on a dead connection meanwhile, and tried again by one request; the first
+    answer after an outage is logged too. Nothing kept can be wrong after one:
+    each page carries the change number it was made at and the tags it read, and
+    is checked against the archive's change log, not against the cache.
+    """
+
+    RETRY_AFTER = 1.0  # seconds
+    PROBE_KEY = "readerapp:probe"
+
+    def __init__(self, backend: Any, logger: logging.Logger) -> None:
+        self.backend = backend
+        self.logger = logger
+        self.name = type(backend).__name__
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self._missed = 0  # lookups answered by rendering during the outage
+
+    def get(self, key: str) -> Any:
+        """Return what the cache keeps under key, or None (also when unreachable)."""
+        if not self._worth_asking():
+            self._missed += 1  # under the GIL; a count for the log, not exact
+            return None
+        try:
+            value = self.backend.get(key)
+        except Exception as error:  # noqa: BLE001 - each backend has its own errors
+            self._failed(error)
+            self._missed += 1
+            return None
+        self._answered()
+        return value
+
+    def set(self, key: str, value: Any) -> None:
+        """Keep value under key, unless the cache cannot be reached."""
+        if not self._worth_asking():
+            return
+        try:
+            self.backend.set(key, value)
+        except Exception as error:  # noqa: BLE001 - each backend has its own errors
+            self._failed(error)
+            return
+        self._answered()
+
+    def reachable(self) -> bool:
+        """Ask the backend now, even during an outage (for /healthz)."""
+        try:
+            self.backend.get(self.PROBE_KEY)
+        except Exception as error:  # noqa: BLE001 - each backend has its own errors
+            self._failed(error)
+            return False
+        self._answered()
+        return True
+
+    def _worth_asking(self) -> bool:
+        """Return whether to ask the backend: always, but during an outage only
+        one request each RETRY_AFTER."""
+        if self._down_since is None:
+            return True
+        with self._lock:
+            now = time.monotonic()
+            if self._down_since is None or now >= self._retry_at:
+                self._retry_at = now + self.RETRY_AFTER
+                return True
+            return False
+
+    def _failed(self, error: Exception) -> None:
+        with self._lock:
+            self._retry_at = time.monotonic() + self.RETRY_AFTER
+            if self._down_since is not None:
+                return
+            self._down_since = time.monotonic()
+            self._missed = 0
+        self.logger.warning(
+            "page cache (%s) unreachable, rendering every page until it answers:"
+            " %s: %s",
+            self.name,
+            type(error).__name__,
+            error,
+        )
+
+    def _answered(self) -> None:
+        if self._down_since is None:
+            return
+        with self._lock:
+            if self._down_since is None:
+                return
+            outage = time.monotonic() - self._down_since
+            missed, self._down_since = self._missed, None
+        self.logger.warning(
+            "page cache (%s) answering again after %.1f s; %d pages rendered"
+            " without it meanwhile",
+            self.name,
+            outage,
+            missed,
+        )
+
+
 class PageCache:
     """WSGI middleware: answer from the cache when it holds a fresh copy."""
 
     def __init__(self, app: Flask, watch: ChangeWatch) -> None:
         self.wsgi_app = app.wsgi_app
-        self.backend = app.extensions["cache"][cache]
+        self.backend = Unfailing(app.extensions["cache"][cache], app.logger)
+        app.extensions["readerapp.page_cache"] = self.backend
         self.watch = watch
         self.zone = ZoneInfo(app.config["TIMEZONE"])
         self.static_prefix = f"{app.static_url_path}/"
@@ -133,9 +248,12 @@ class PageCache:
     def __call__(
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
-        if environ["REQUEST_METHOD"] not in ("GET", "HEAD") or environ.get(
-            "PATH_INFO", ""
-        ).startswith(self.static_prefix):
+        path = environ.get("PATH_INFO", "")
+        if (
+            environ["REQUEST_METHOD"] not in ("GET", "HEAD")
+            or path.startswith(self.static_prefix)
+            or path in UNCACHED_PATHS
+        ):
             return self.wsgi_app(environ, start_response)
         environ[SEQ] = self.watch.current()
         environ[KEY] = key = self.key(environ)
@@ -194,6 +312,6 @@ class PageCache:
 
 def init_app(app: Flask) -> None:
     """Put the page cache in front of the app; share reads between its pages."""
-    watch = ChangeWatch(app.config["DATABASE"])
+    watch = ChangeWatch(app.extensions["readerapp.archive"])
     app.extensions["readerapp.shared_reads"] = SharedReads(watch)
     app.wsgi_app = PageCache(app, watch)  # type: ignore[method-assign]

@@ -1,4 +1,8 @@
-"""The archive in SQLite: the only module that speaks SQL."""
+"""The archive, in SQLite or PostgreSQL: the only module that speaks SQL.
+
+Statements are written once, in the SQL both engines take; the few that differ
+come from the connection's dialect (engines.py).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,15 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup
 
+from .engines import (
+    Archive,
+    Connection,
+    Dialect,
+    connect_sqlite,
+    dialect_of,
+    locate,
+    without_password,
+)
 from .models import (
     ArchiveMonth,
     Article,
@@ -36,13 +49,14 @@ if TYPE_CHECKING:
     from .changes import SharedReads
 
 SCHEMA = Path(__file__).with_name("schema.sql")
+POSTGRESQL_SCHEMA = Path(__file__).with_name("schema_postgresql.sql")
 # What a re-import compares to decide whether an article changed.
 _CONTENT = (
     "section_id", "headline", "standfirst", "byline", "body_html",
     "published", "tags", "source_url", "language", "picture",
 )  # fmt: skip
 COMMON_TAG = 300
-_SQLITE_FULL = 13  # "database or disk is full"
+NO_LIMIT = 2**63 - 1  # LIMIT that limits nothing, as both engines read it
 
 # Cache tags name what a rendered page read, so a change can invalidate exactly the
 # pages that read it: the whole archive's order, one section's stories, one
@@ -58,6 +72,10 @@ class ArchiveFull(Exception):
 
 class ArchiveDamaged(Exception):
     """The archive file cannot be opened as a database."""
+
+
+class ArchiveUnreachable(Exception):
+    """The archive's PostgreSQL server cannot be reached, or refuses us."""
 
 
 class CopyFailed(Exception):
@@ -86,18 +104,14 @@ _ARTICLE_COLUMNS = (
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
-    """Open the archive with WAL journaling and foreign keys on."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
-    connection.execute("PRAGMA foreign_keys = ON")
-    connection.execute("PRAGMA journal_mode = WAL")
-    # Under WAL, NORMAL survives application crashes at a fraction of FULL's cost.
-    connection.execute("PRAGMA synchronous = NORMAL")
-    return connection
+    """Open a SQLite archive with WAL journaling and foreign keys on."""
+    return connect_sqlite(path)
 
 
 # What came after schema.sql, in order: PRAGMA user_version says how many of these
-# an archive has. schema.sql stays as the first archives were made.
+# an archive has. schema.sql stays as the first archives were made. PostgreSQL has
+# the same versions in its own DDL (schema_postgresql.sql), kept in step by
+# schema_history().
 MIGRATIONS: tuple[str, ...] = (
     # 1 (#14): each story's language and lead picture; stories taken off the site
     # (their URLs answer 410); the live sources `reader pull` follows.
@@ -168,7 +182,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-def _link_stored_pictures(connection: sqlite3.Connection) -> None:
+def _link_stored_pictures(connection: Connection) -> None:
     """List the pictures of the stories stored before pictures were kept, so that
     the next run fetches them without the files being imported again."""
     rows = connection.execute(
@@ -181,39 +195,60 @@ def _link_stored_pictures(connection: sqlite3.Connection) -> None:
 
 
 def _list_pictures(
-    db: sqlite3.Connection, article_id: str, urls: Sequence[str], lead: str | None
+    db: Connection, article_id: str, urls: Sequence[str], lead: str | None
 ) -> None:
     """Record, in the caller's transaction, the pictures a story shows."""
     db.executemany(
-        "INSERT OR IGNORE INTO picture_source (url) VALUES (?)",
+        "INSERT INTO picture_source (url) VALUES (?) ON CONFLICT DO NOTHING",
         [(url,) for url in urls],
     )
     db.executemany(
-        "INSERT OR IGNORE INTO article_picture (article_id, url, lead)"
-        " VALUES (?, ?, ?)",
+        "INSERT INTO article_picture (article_id, url, lead)"
+        " VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         [(article_id, url, url == lead) for url in urls],
     )
 
 
-def init_schema(connection: sqlite3.Connection) -> None:
-    """Create the tables and indexes if they are missing, then migrate."""
-    connection.executescript(SCHEMA.read_text("utf-8"))
-    if connection.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
-        return
-    # One process migrates; others wait on the write lock, then find it done.
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            for statement in filter(str.strip, script.split(";")):
-                connection.execute(statement)
-            if number == 2:
-                _link_stored_pictures(connection)
-            connection.execute(f"PRAGMA user_version = {number}")
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
+def schema_history(dialect: Dialect) -> tuple[str, ...]:
+    """Return each schema version's script for an engine: version 0 creates the
+    first tables, each one after it is a migration."""
+    if dialect.name == "sqlite":
+        return (SCHEMA.read_text("utf-8"), *MIGRATIONS)
+    return _postgresql_history()
+
+
+def _postgresql_history() -> tuple[str, ...]:
+    """Split schema_postgresql.sql at its "-- version N" lines."""
+    scripts: list[str] = []
+    for line in POSTGRESQL_SCHEMA.read_text("utf-8").splitlines(keepends=True):
+        if line.startswith("-- version "):
+            number = int(line.split()[2])
+            if number != len(scripts):
+                raise ValueError(
+                    f"{POSTGRESQL_SCHEMA.name}: version {number} out of order"
+                )
+            scripts.append("")
+        elif scripts:
+            scripts[-1] += line
+    if len(scripts) != len(MIGRATIONS) + 1:
+        raise ValueError(
+            f"{POSTGRESQL_SCHEMA.name} has {len(scripts) - 1} migrations,"
+            f" SQLite {len(MIGRATIONS)}: one schema history needs both"
+        )
+    return tuple(scripts)
+
+
+def _after_migration(connection: Connection, number: int) -> None:
+    """Move the data a migration's new tables need, in its transaction."""
+    if number == 2:
+        _link_stored_pictures(connection)
+
+
+def init_schema(connection: Connection) -> tuple[int, int]:
+    """Create the tables if they are missing, then migrate; return the schema
+    versions before and after."""
+    dialect = dialect_of(connection)
+    return dialect.migrate(connection, schema_history(dialect), _after_migration)
 
 
 def _datetime(value: str | None) -> datetime | None:
@@ -262,6 +297,16 @@ def _article(row: Sequence) -> Article:
     )
 
 
+_NEIGHBOURS = (
+    f"SELECT * FROM (SELECT 0, {_SUMMARY_COLUMNS} FROM article a"
+    " JOIN section s ON s.id = a.section_id WHERE s.slug = ?"
+    " AND (a.published, a.id) < (?, ?)"
+    " ORDER BY a.published DESC, a.id DESC LIMIT 1) AS older"
+    f" UNION ALL SELECT * FROM (SELECT 1, {_SUMMARY_COLUMNS} FROM article a"
+    " JOIN section s ON s.id = a.section_id WHERE s.slug = ?"
+    " AND (a.published, a.id) > (?, ?)"
+    " ORDER BY a.published, a.id LIMIT 1) AS newer"
+)
 _SOURCE_COLUMNS = "url, kind, state, added, attempted, succeeded, outcome, not_before"
 
 
@@ -284,21 +329,31 @@ def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
+def _storable(text: str) -> bool:
+    """Tell whether a text from a request could be a stored one: no slug holds a
+    NUL, and PostgreSQL refuses to be asked about one."""
+    return "\x00" not in text
+
+
 def _picture_json(picture: Picture | None) -> str | None:
     return json.dumps(asdict(picture), ensure_ascii=False) if picture else None
 
 
 class Store:
-    """Read and write the archive through one SQLite connection."""
+    """Read and write the archive through one connection (SQLite or PostgreSQL)."""
 
     def __init__(
-        self, connection: sqlite3.Connection, shared: SharedReads | None = None
+        self, connection: Connection, shared: SharedReads | None = None
     ) -> None:
         self.db = connection
+        self.dialect = dialect_of(connection)
         # The cache tags of everything read through this store, for page caching.
         self.reads: set[str] = set()
         # A serving process keeps the reads every page makes alike (changes.py).
         self.shared = shared
+        # "Also read" candidates read with their article (article()), for the
+        # also_read() that follows on the same page: a statement fewer.
+        self._candidates: dict[str, str | None] = {}
 
     def close(self) -> None:
         """Close the connection."""
@@ -310,16 +365,18 @@ class Store:
         try:
             with self.db:
                 yield
-        except sqlite3.OperationalError as error:
-            if getattr(error, "sqlite_errorcode", 0) & 0xFF != _SQLITE_FULL:
+        except self.dialect.Error as error:
+            if not self.dialect.disk_full(error):
                 raise
             raise ArchiveFull(
-                f"the disk holding the archive ({self.path()}) is full"
+                f"the disk holding the archive ({without_password(self.path())})"
+                " is full"
             ) from None
 
     def path(self) -> str:
-        """Return the file the archive is kept in."""
-        return self.db.execute("PRAGMA database_list").fetchone()[2]
+        """Return where the archive is kept: its file, or its database's URL (with
+        its password, if it has one: for other processes to open it)."""
+        return self.dialect.location(self.db)
 
     def sections(self) -> list[Section]:
         """Return every section with its article count, busiest first.
@@ -345,6 +402,8 @@ class Store:
     def section(self, slug: str) -> Section | None:
         """Return the section with this slug, or None."""
         self.reads.add(section_tag(slug))
+        if not _storable(slug):
+            return None
         row = self.db.execute(
             "SELECT slug, name, article_count FROM section WHERE slug = ?", (slug,)
         ).fetchone()
@@ -357,24 +416,29 @@ class Store:
 
     def article(self, slug: str) -> Article | None:
         """Return the article with this slug, or None."""
+        if not _storable(slug):
+            return None
         row = self.db.execute(
-            f"SELECT {_ARTICLE_COLUMNS} FROM article a"
-            " JOIN section s ON s.id = a.section_id WHERE a.slug = ?",
+            f"SELECT {_ARTICLE_COLUMNS}, r.candidates FROM article a"
+            " JOIN section s ON s.id = a.section_id"
+            " LEFT JOIN also_read r ON r.article_id = a.id WHERE a.slug = ?",
             (slug,),
         ).fetchone()
         if row is None:
             return None
         found = _article(row)
+        self._candidates[found.id] = row[-1]
         self.reads.add(article_tag(found.id))
         return found
 
     def articles(self, pending_only: bool = False) -> Iterator[Article]:
         """Yield every article (or those the search index lacks), oldest first."""
         where = "WHERE a.index_pending" if pending_only else ""
-        rows = self.db.execute(
+        rows = self.dialect.stream(
+            self.db,
             f"SELECT {_ARTICLE_COLUMNS} FROM article a"
             f" JOIN section s ON s.id = a.section_id {where}"
-            " ORDER BY a.published, a.id"
+            " ORDER BY a.published, a.id",
         )
         return (_article(row) for row in rows)
 
@@ -389,11 +453,11 @@ class Store:
         with self._transaction():
             if ids is None:
                 self.db.execute(
-                    "UPDATE article SET index_pending = 0 WHERE index_pending"
+                    "UPDATE article SET index_pending = FALSE WHERE index_pending"
                 )
             else:
                 self.db.executemany(
-                    "UPDATE article SET index_pending = 0 WHERE id = ?",
+                    "UPDATE article SET index_pending = FALSE WHERE id = ?",
                     ((i,) for i in ids),
                 )
             self._mark_changed({INDEX_TAG})
@@ -451,7 +515,7 @@ class Store:
 
     def _newest(
         self, columns: str, limit: int, section: str | None, offset: int = 0
-    ) -> sqlite3.Cursor:
+    ) -> Iterable[Sequence]:
         self.reads.add(section_tag(section) if section else ARCHIVE_TAG)
         where, args = ("WHERE s.slug = ?", [section]) if section else ("", [])
         return self.db.execute(
@@ -489,7 +553,7 @@ class Store:
             " FROM article a JOIN section s ON s.id = a.section_id"
             f" WHERE a.published >= ?{' AND a.published < ?' if before else ''}"
             " ORDER BY a.published DESC, a.id DESC LIMIT ? OFFSET ?",
-            [*bounds, limit, offset],
+            [*bounds, limit if limit >= 0 else NO_LIMIT, offset],
         )
         return [
             ArticleStamp(
@@ -519,24 +583,10 @@ class Store:
         """Return the previous (older) and next (newer) article in its section."""
         key = (article.section.slug, _stamp(article.published), article.id)
         self.reads.add(section_tag(article.section.slug))
-        older = self.db.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM article a"
-            " JOIN section s ON s.id = a.section_id WHERE s.slug = ?"
-            " AND (a.published, a.id) < (?, ?)"
-            " ORDER BY a.published DESC, a.id DESC LIMIT 1",
-            key,
-        ).fetchone()
-        newer = self.db.execute(
-            f"SELECT {_SUMMARY_COLUMNS} FROM article a"
-            " JOIN section s ON s.id = a.section_id WHERE s.slug = ?"
-            " AND (a.published, a.id) > (?, ?)"
-            " ORDER BY a.published, a.id LIMIT 1",
-            key,
-        ).fetchone()
-        return (
-            _summary(older) if older else None,
-            _summary(newer) if newer else None,
-        )
+        # One statement for both: a round trip fewer where the archive is a server.
+        rows = self.db.execute(_NEIGHBOURS, key + key).fetchall()
+        found = {row[0]: _summary(row[1:]) for row in rows}
+        return found.get(0), found.get(1)
 
     def tag_neighbours(self, article: Article, limit: int) -> list[str]:
         """Return ids of articles sharing the most tags with this one, nearest first."""
@@ -550,9 +600,10 @@ class Store:
             # on thousands of stories ("usa") relates little at great cost.
             "  AND mine.tag NOT IN (SELECT name FROM section)"
             "  AND (SELECT count(*) FROM article_tag t WHERE t.tag = mine.tag) <= ?"
-            " GROUP BY other.article_id"
+            " GROUP BY other.article_id, a.published"
             " ORDER BY count(*) DESC,"
-            "  abs(julianday(a.published) - julianday(?)) LIMIT ?",
+            f" {self.dialect.days_apart('a.published', '?')}, other.article_id"
+            " LIMIT ?",
             (article.id, COMMON_TAG, _stamp(article.published), limit),
         )
         return [row[0] for row in rows]
@@ -582,7 +633,7 @@ class Store:
         None), in no particular order."""
         columns = "id, headline, coalesce(standfirst, ''), body_text"
         if ids is None:
-            yield from self.db.execute(f"SELECT {columns} FROM article")
+            yield from self.dialect.stream(self.db, f"SELECT {columns} FROM article")
             return
         for chunk in _chunks(list(ids)):
             yield from self.db.execute(
@@ -594,6 +645,10 @@ class Store:
     def also_read(self, article_id: str) -> list[str] | None:
         """Return the ids chosen for an article's "Also read", best first, or None
         when none were chosen since it last changed."""
+        if article_id in self._candidates:
+            # Read with the article a moment ago; once only, so never stale.
+            candidates = self._candidates.pop(article_id)
+            return json.loads(candidates) if candidates is not None else None
         row = self.db.execute(
             "SELECT candidates FROM also_read WHERE article_id = ?", (article_id,)
         ).fetchone()
@@ -633,9 +688,11 @@ class Store:
         rows = [(i, json.dumps(c)) for i, c in choices.items()]
         with self._transaction():
             self.db.executemany(
-                "INSERT OR REPLACE INTO also_read (article_id, candidates)"
-                " SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM article WHERE id = ?1)",
-                rows,
+                "INSERT INTO also_read (article_id, candidates)"
+                " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM article WHERE id = ?)"
+                " ON CONFLICT (article_id) DO UPDATE"
+                " SET candidates = excluded.candidates",
+                [(i, c, i) for i, c in rows],
             )
             changed = {article_tag(i) for i, c in rows if before.get(i, c) != c}
             if changed:
@@ -654,39 +711,34 @@ class Store:
         """Record that the search index must (re-)add these articles."""
         with self._transaction():
             self.db.executemany(
-                "UPDATE article SET index_pending = 1 WHERE id = ?",
+                "UPDATE article SET index_pending = TRUE WHERE id = ?",
                 ((i,) for i in ids),
             )
 
     def problems(self) -> list[str]:
         """Return what is wrong with the archive file and its own bookkeeping.
 
-        SQLite's integrity and foreign-key checks, then the counts kept beside the
-        articles. An empty list means nothing is.
+        The engine's own checks (SQLite's integrity and foreign-key checks), then
+        the counts kept beside the articles. An empty list means nothing is.
         """
         try:
-            found = [
-                row[0]
-                for row in self.db.execute("PRAGMA integrity_check")
-                if row[0] != "ok"
-            ]
-            for table, rowid, parent, _ in self.db.execute("PRAGMA foreign_key_check"):
-                found.append(f"{table} row {rowid} refers to a missing {parent}")
+            found = self.dialect.file_problems(self.db)
             for slug, kept, counted in self.db.execute(
                 "SELECT s.slug, s.article_count, count(a.id) FROM section s"
                 " LEFT JOIN article a ON a.section_id = s.id GROUP BY s.id"
                 " HAVING s.article_count != count(a.id)"
             ):
                 found.append(f"section {slug} says {kept} articles, holds {counted}")
-        except sqlite3.DatabaseError as error:
+        except self.dialect.Error as error:
             # Damage bad enough stops the checks themselves.
             return [str(error)]
         return found
 
     def repair(self) -> None:
-        """Rebuild SQLite's indexes of the tables and recount the sections."""
+        """Rebuild the indexes of the tables and recount the sections."""
         with self._transaction():
-            self.db.execute("REINDEX")
+            for statement in self.dialect.reindex:
+                self.db.execute(statement)
             self.db.execute(
                 "UPDATE section SET article_count ="
                 " (SELECT count(*) FROM article WHERE section_id = section.id)"
@@ -695,6 +747,11 @@ class Store:
 
     def backup(self, target: str | Path) -> None:
         """Copy the archive, as it is at one moment, to target (a new file)."""
+        if not self.dialect.file_backups:
+            raise CopyFailed(
+                f"{self.path()} is a PostgreSQL database: back it up with"
+                " PostgreSQL's own tools (pg_dump, or the server's base backups)"
+            )
         copy = sqlite3.connect(target)
         try:
             # SQLite's online backup API in one step reads every page in one read
@@ -810,7 +867,7 @@ class Store:
                         " source_url = :source_url, word_count = :word_count,"
                         " checksum = :checksum, updated = :updated,"
                         " language = :language, picture = :picture,"
-                        " index_pending = 1 WHERE id = :id",
+                        " index_pending = TRUE WHERE id = :id",
                         values,
                     )
                     self.db.execute(
@@ -845,8 +902,8 @@ class Store:
                 changed.add(section_tag(section_slugs[record.section]))
                 if record.tags:
                     self.db.executemany(
-                        "INSERT OR IGNORE INTO article_tag (tag, article_id)"
-                        " VALUES (?, ?)",
+                        "INSERT INTO article_tag (tag, article_id)"
+                        " VALUES (?, ?) ON CONFLICT DO NOTHING",
                         [(tag, record.id) for tag in record.tags],
                     )
                 if existing or record.picture_urls:
@@ -863,8 +920,8 @@ class Store:
             )
             if counts.added or counts.updated or counts.removed:
                 self.db.execute(
-                    "INSERT OR REPLACE INTO archive_meta (key, value)"
-                    " VALUES ('changed_at', ?)",
+                    "INSERT INTO archive_meta (key, value) VALUES ('changed_at', ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (now,),
                 )
                 changed.add(ARCHIVE_TAG)
@@ -884,8 +941,10 @@ class Store:
             return False
         slug, section_slug = row
         self.db.execute(
-            "INSERT OR REPLACE INTO removed_article (id, slug, section_slug, removed)"
-            " VALUES (?, ?, ?, ?)",
+            "INSERT INTO removed_article (id, slug, section_slug, removed)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET slug = excluded.slug,"
+            " section_slug = excluded.section_slug, removed = excluded.removed,"
+            " index_pending = TRUE",
             (article_id, slug, section_slug, now),
         )
         self.db.execute("DELETE FROM article WHERE id = ?", (article_id,))
@@ -956,13 +1015,13 @@ class Store:
         shown = StoredPicture(digest, width, height, tint).column
         with self._transaction():
             self.db.execute(
-                "INSERT OR IGNORE INTO picture (digest, kind, width, height, tint,"
-                " bytes, stored) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO picture (digest, kind, width, height, tint,"
+                " bytes, stored) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (digest, kind, width, height, tint, size, now),
             )
             self.db.execute(
-                "UPDATE picture_source SET digest = ?, problem = NULL, permanent = 0,"
-                " attempts = attempts + 1, tried = ? WHERE url = ?",
+                "UPDATE picture_source SET digest = ?, problem = NULL,"
+                " permanent = FALSE, attempts = attempts + 1, tried = ? WHERE url = ?",
                 (digest, now, url),
             )
             users = self.db.execute(
@@ -1131,6 +1190,8 @@ class Store:
     def removed(self, slug: str) -> bool:
         """Tell whether an article with this slug was taken off the site."""
         self.reads.add(ARCHIVE_TAG)
+        if not _storable(slug):
+            return False
         return (
             self.db.execute(
                 "SELECT 1 FROM removed_article WHERE slug = ?", (slug,)
@@ -1147,7 +1208,7 @@ class Store:
         """Record that the search index no longer holds these removed articles."""
         with self._transaction():
             self.db.executemany(
-                "UPDATE removed_article SET index_pending = 0 WHERE id = ?",
+                "UPDATE removed_article SET index_pending = FALSE WHERE id = ?",
                 ((i,) for i in ids),
             )
 
@@ -1164,11 +1225,16 @@ class Store:
         ).fetchall()
 
     def data_version(self) -> int:
-        """Return a number that moves whenever another connection commits a write."""
-        return self.db.execute("PRAGMA data_version").fetchone()[0]
+        """Return a number that moves whenever another connection commits a write
+        (on PostgreSQL: one that changes a cache tag)."""
+        return self.db.execute(self.dialect.data_version).fetchone()[0]
 
     def _mark_changed(self, tags: set[str]) -> None:
         """Record, in the caller's transaction, that these tags changed together."""
+        if self.dialect.serialize_changes:
+            self.db.execute(self.dialect.serialize_changes)
+        if self.dialect.announce_change:
+            self.db.execute(self.dialect.announce_change)
         seq = self.change_seq() + 1
         self.db.executemany(
             "INSERT INTO cache_tag (tag, seq) VALUES (?, ?)"
@@ -1186,6 +1252,19 @@ class Store:
 
     def changed_at(self) -> datetime | None:
         """Return when an import last added or changed an article."""
+        if self.shared is None:
+            return self._changed_at()
+        # Every page asks (Last-Modified); it moves only with the archive tag,
+        # which it is kept by. The page itself does not read that tag.
+        kept_by: set[str] = set()
+
+        def read() -> datetime | None:
+            kept_by.add(ARCHIVE_TAG)
+            return self._changed_at()
+
+        return self.shared.get("changed_at", read, kept_by)
+
+    def _changed_at(self) -> datetime | None:
         row = self.db.execute(
             "SELECT value FROM archive_meta WHERE key = 'changed_at'"
         ).fetchone()
@@ -1204,8 +1283,8 @@ class Store:
                 return section_id
         slug = self._free_name("section", slugify(name))
         return self.db.execute(
-            "INSERT INTO section (slug, name) VALUES (?, ?)", (slug, name)
-        ).lastrowid
+            "INSERT INTO section (slug, name) VALUES (?, ?) RETURNING id", (slug, name)
+        ).fetchone()[0]
 
     def _free_slug(self, record: ArticleRecord) -> str:
         base = record.slug or slugify(record.headline)
@@ -1230,17 +1309,39 @@ class Store:
         return self.db.execute(query, (slug,)).fetchone() is not None
 
 
-def open_store(path: str | Path) -> Store:
-    """Open (creating if needed) the archive at path."""
+def open_store(where: str | Path | Archive) -> Store:
+    """Open (creating or migrating if needed) the archive at an address: a
+    postgresql:// URL, else a SQLite file's path."""
+    return Store(open_connection(where))
+
+
+def open_connection(where: str | Path | Archive) -> Connection:
+    """Open a connection to the archive at an address, its schema up to date."""
+    return _open(where)[0]
+
+
+def migrate(where: str | Path | Archive) -> tuple[int, int]:
+    """Bring the archive's schema up to date; return its versions before and after
+    (-1 before: a new PostgreSQL database)."""
+    connection, versions = _open(where)
+    connection.close()
+    return versions
+
+
+def _open(where: str | Path | Archive) -> tuple[Connection, tuple[int, int]]:
+    archive = locate(where)
     connection = None
     try:
-        connection = connect(path)
-        init_schema(connection)
-    except sqlite3.DatabaseError as error:
+        connection = archive.connect()
+        return connection, init_schema(connection)
+    except BaseException as error:
         if connection is not None:
             connection.close()
-        raise ArchiveDamaged(f"{path}: {error}") from None
-    return Store(connection)
+        if not isinstance(error, archive.dialect.Error):
+            raise
+        if archive.dialect.file_backups:  # a file: unreadable means damaged
+            raise ArchiveDamaged(f"{archive.where}: {error}") from None
+        raise ArchiveUnreachable(f"{archive.where}: {error}") from None
 
 
 def sqlite_version() -> str:

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
@@ -28,6 +31,12 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+# The PostgreSQL server the tests of both store engines use: each test module gets
+# a database of its own on it, created from template0 and dropped after.
+POSTGRESQL_SERVER = os.environ.get(
+    "TEST_POSTGRESQL_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+ENGINES = ("sqlite", "postgresql")
 
 
 def record(id_: str, headline: str, body: str, **fields) -> dict:
@@ -53,11 +62,29 @@ def described_picture(app: Flask, slug: str):
     """Return the lead picture a stored story names, as its source described it."""
     from readerapp.store import open_store
 
-    store = open_store(app.config["DATABASE"])
+    store = open_store(archive_address(app))
     try:
         return store.article(slug).picture_source
     finally:
         store.close()
+
+
+def archive_address(app: Flask) -> str | Path:
+    """Return where an app's archive is: its PostgreSQL URL, or its SQLite file."""
+    from readerapp.engines import address
+
+    return address(app.config)
+
+
+def query(app: Flask, sql: str, parameters: Sequence = ()) -> list[tuple]:
+    """Run one statement on an app's archive, in the SQL both engines take (`?`
+    placeholders), committed; return its rows (none for a write)."""
+    from readerapp.engines import locate
+
+    with closing(locate(archive_address(app)).connect()) as db:
+        with db:
+            cursor = db.execute(sql, parameters)
+            return cursor.fetchall() if cursor.description else []
 
 
 def build_app(tmp_path: Path, **settings) -> Flask:
@@ -75,18 +102,98 @@ def build_app(tmp_path: Path, **settings) -> Flask:
     )
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run a module's tests on both store engines when it says so
+    (`pytestmark = pytest.mark.both_engines`), but those marked sqlite_only, and
+    those marked postgresql on PostgreSQL only."""
+    if "engine" not in metafunc.fixturenames:
+        return
+    marked = metafunc.definition.get_closest_marker
+    if not marked("both_engines") or marked("sqlite_only"):
+        return
+    on_postgresql = pytest.param("postgresql", marks=pytest.mark.postgresql)
+    engines = [on_postgresql] if marked("postgresql") else ["sqlite", on_postgresql]
+    metafunc.parametrize("engine", engines, indirect=True)
+
+
 @pytest.fixture
-def make_app() -> Iterator[Callable[..., Flask]]:
-    """Build apps with test settings; close their searchers when the test ends."""
+def engine(request: pytest.FixtureRequest) -> str:
+    """The store engine a test's apps use: SQLite unless parametrised."""
+    return getattr(request, "param", "sqlite")
+
+
+_databases = itertools.count()
+
+
+def postgresql_url(database: str) -> str:
+    """Return the test server's URL for one database on it."""
+    return urlunsplit(urlsplit(POSTGRESQL_SERVER)._replace(path=f"/{database}"))
+
+
+def admin_connection():
+    """Connect to the test server's maintenance database, in autocommit."""
+    import psycopg
+
+    return psycopg.connect(POSTGRESQL_SERVER, autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture(scope="module")
+def postgresql_database() -> Iterator[str]:
+    """A database of this module's own on the test server, dropped after it.
+
+    Made once a module (creating one costs about 0.2 s) and emptied before each
+    test (`fresh_postgresql`); its schema is the current one from the first app.
+    """
+    name = f"readerapp_test_{os.getpid()}_{next(_databases)}"
+    with closing(admin_connection()) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+    try:
+        yield postgresql_url(name)
+    finally:
+        with closing(admin_connection()) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def empty_postgresql(url: str) -> None:
+    """Empty every table of a test database but its schema's version."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        tables = [
+            row[0]
+            for row in db.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                " AND tablename != 'schema_version'"
+            )
+        ]
+        if tables:
+            db.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def engine_settings(engine: str, request: pytest.FixtureRequest) -> dict:
+    """The settings that put a test's archive on its engine."""
+    if engine == "sqlite":
+        return {}
+    url = request.getfixturevalue("postgresql_database")
+    empty_postgresql(url)
+    return {"DATABASE_URL": url}
+
+
+@pytest.fixture
+def make_app(engine_settings: dict) -> Iterator[Callable[..., Flask]]:
+    """Build apps with test settings on the test's store engine; close their
+    searchers and connections when the test ends."""
     apps: list[Flask] = []
 
     def make(tmp_path: Path, **settings) -> Flask:
-        apps.append(build_app(tmp_path, **settings))
+        apps.append(build_app(tmp_path, **{**engine_settings, **settings}))
         return apps[-1]
 
     yield make
     for app in apps:
         app.extensions["readerapp.index"].close()
+        app.extensions["readerapp.archive"].close()
 
 
 @pytest.fixture
@@ -182,16 +289,36 @@ def open_page(browser, live_server):
         context.close()
 
 
-def _missing_tools() -> dict[str, str]:
+def _missing_tools(items: Sequence[pytest.Item] = ()) -> dict[str, str]:
     """Return, by test marker, the reason its tool is missing (none when present)."""
     missing = {}
+    if any("postgresql" in item.keywords for item in items):
+        problem = _postgresql_problem()
+        if problem:
+            missing["postgresql"] = problem
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
         missing["browser"] = f"Chromium not found at {CHROMIUM}"
     if not shutil.which("java"):
         missing["nu"] = "Java not found: the Nu HTML checker needs it"
+    if not shutil.which("node"):
+        missing["node"] = "Node.js not found: it checks the served JavaScript"
     if not _can_mount_small_disks():
         missing["smalldisk"] = "cannot mount a tmpfs in a user namespace (unshare)"
     return missing
+
+
+def _postgresql_problem() -> str | None:
+    """Return why the test PostgreSQL server cannot be used, or None."""
+    try:
+        with closing(admin_connection()) as admin:
+            admin.execute("SELECT 1")
+    except Exception as error:  # noqa: BLE001 - any failure means no server
+        where = urlsplit(POSTGRESQL_SERVER)
+        return (
+            f"PostgreSQL not answering at {where.hostname}:{where.port} as"
+            f" {where.username} (TEST_POSTGRESQL_URL): {str(error).strip()}"
+        )
+    return None
 
 
 def _can_mount_small_disks() -> bool:
@@ -205,7 +332,7 @@ def _can_mount_small_disks() -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
     """Skip tests whose tool is missing, except in CI, where that is a failure."""
-    missing = _missing_tools()
+    missing = _missing_tools(items)
     if not missing:
         return
     if os.environ.get("CI") == "true":

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from conftest import import_records, record
+from conftest import archive_address, import_records, query, record
 
+pytestmark = pytest.mark.both_engines
 VOLCANO = "/news/desk/volcano-erupts-near-the-coast"
 
 
@@ -112,8 +112,7 @@ def test_an_older_story_offers_a_newer_one_like_it(make_app, tmp_path):
 
 
 def test_stories_stored_before_the_choice_are_chosen_for_by_reindex(volcano):
-    with sqlite3.connect(volcano.config["DATABASE"]) as db:
-        db.execute("DELETE FROM also_read")
+    query(volcano, "DELETE FROM also_read")
     # Asked of the search index until then.
     assert "Ash cloud grounds flights" in also_read(volcano, VOLCANO)
     result = volcano.test_cli_runner().invoke(args=["reindex"])
@@ -140,12 +139,11 @@ def test_choosing_in_shares_on_several_processes_chooses_as_one_does(
     from readerapp.store import open_store
 
     def choices() -> dict[str, str]:
-        with sqlite3.connect(volcano.config["DATABASE"]) as db:
-            kept = dict(db.execute("SELECT article_id, candidates FROM also_read"))
-            db.execute("DELETE FROM also_read")
+        kept = dict(query(volcano, "SELECT article_id, candidates FROM also_read"))
+        query(volcano, "DELETE FROM also_read")
         return kept
 
-    store = open_store(volcano.config["DATABASE"])
+    store = open_store(archive_address(volcano))
     archive_index = ArchiveIndex(volcano.config["INDEX_DIR"])
     try:
         one = choices()

@@ -23,6 +23,9 @@ from markupsafe import escape
 from conftest import import_records, record
 from readerapp.store import Store, open_copy, open_store
 
+# `reader backup` copies a SQLite file; on PostgreSQL it says to use pg_dump
+# (test_store_engines.py).
+pytestmark = pytest.mark.sqlite_only
 READER = Path(sys.executable).with_name("reader")
 STOP_AT = Path(__file__).with_name("stop_at.py")
 FISH = "/news/harbour-town/fish-market-moves-to-the-old-customs-house"

@@ -18,7 +18,8 @@ import pytest
 
 from conftest import ARTICLES, record
 
-pytestmark = pytest.mark.smalldisk
+# A full disk under a SQLite file (a PostgreSQL server's disk is its own).
+pytestmark = [pytest.mark.smalldisk, pytest.mark.sqlite_only]
 
 READER = Path(sys.executable).with_name("reader")
 SCRIPT = r"""

@@ -1,16 +1,17 @@
 import gzip
 import json
-import sqlite3
 from pathlib import Path
 
-from conftest import ARTICLES, DATA
+import pytest
+
+from conftest import ARTICLES, DATA, query
 
 BAD = DATA / "bad-line.jsonl"
+pytestmark = pytest.mark.both_engines
 
 
-def rows(app, query, args=()):
-    with sqlite3.connect(app.config["DATABASE"]) as db:
-        return db.execute(query, args).fetchall()
+def rows(app, sql, args=()):
+    return query(app, sql, args)
 
 
 def test_import_reports_a_summary(runner):
@@ -284,12 +285,12 @@ def test_a_new_story_shows_a_lead_picture_another_story_brought(
     picture = {"url": "https://pictures.example/p.jpg", "alt": "A harbour"}
     path = write_lines(tmp_path / "first.jsonl", {**GOOD, "picture": picture})
     assert runner.invoke(args=["import", str(path)]).exit_code == 0
-    with sqlite3.connect(empty_app.config["DATABASE"]) as db:
-        db.execute(
-            "INSERT INTO picture (digest, kind, width, height, tint, bytes, stored)"
-            " VALUES ('d1', 'jpeg', 800, 600, 0, 1000, '2024-01-01')"
-        )
-        db.execute("UPDATE picture_source SET digest = 'd1'")
+    query(
+        empty_app,
+        "INSERT INTO picture (digest, kind, width, height, tint, bytes, stored)"
+        " VALUES ('d1', 'jpeg', 800, 600, 0, 1000, '2024-01-01')",
+    )
+    query(empty_app, "UPDATE picture_source SET digest = 'd1'")
     later = {**GOOD, "id": "x-2", "headline": "Later", "picture": picture}
     plain = {**GOOD, "id": "x-3", "headline": "Plain"}
     path = write_lines(tmp_path / "later.jsonl", later, plain)

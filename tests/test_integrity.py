@@ -2,15 +2,15 @@
 `reader check --repair` or `reader reindex` puts it right without losing a story (#13)."""
 
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
 from whoosh import index as whoosh_index
 
-from conftest import ARTICLES
+from conftest import ARTICLES, query
 from readerapp.search import ArchiveIndex
 
+pytestmark = pytest.mark.both_engines
 FISH = "/news/harbour-town/fish-market-moves-to-the-old-customs-house"
 
 
@@ -89,9 +89,9 @@ def test_an_import_into_a_damaged_index_keeps_the_stories_and_says_reindex(
     assert app.test_client().get("/news/desk/quay-lights-repaired").status_code == 200
 
 
-def corrupt(app, statements: str) -> None:
-    with sqlite3.connect(app.config["DATABASE"]) as db:
-        db.executescript(statements)
+def corrupt(app, *statements: str) -> None:
+    for statement in statements:
+        query(app, statement)
 
 
 def add_twice(app, article_id: str) -> None:
@@ -124,16 +124,15 @@ PROBLEMS = {
     "a story indexed but gone from the archive": (
         lambda app: corrupt(
             app,
-            "PRAGMA foreign_keys = ON;"
-            " DELETE FROM article WHERE id = 'fx-science-2';"
-            " UPDATE section SET article_count = article_count - 1"
-            "  WHERE slug = 'science';",
+            "DELETE FROM article WHERE id = 'fx-science-2'",
+            "UPDATE section SET article_count = article_count - 1"
+            " WHERE slug = 'science'",
         ),
         "1 story in it, not in the archive",
     ),
     "stories waiting to be indexed": (
         lambda app: corrupt(
-            app, "UPDATE article SET index_pending = 1 WHERE id LIKE 'fx-harbour-%'"
+            app, "UPDATE article SET index_pending = TRUE WHERE id LIKE 'fx-harbour-%'"
         ),
         "waiting to be indexed",
     ),
@@ -163,6 +162,7 @@ def test_check_names_each_problem_and_repair_fixes_it(app, problem):
     assert client.get("/api/search?q=comet").get_json()["total"] == 1
 
 
+@pytest.mark.sqlite_only  # a file to damage
 def test_an_unreadable_archive_file_is_named_and_no_traceback(make_app, tmp_path):
     app = make_app(tmp_path)
     Path(app.config["DATABASE"]).write_bytes(b"not a database at all" * 100)

@@ -5,6 +5,7 @@ import pytest
 
 from conftest import import_records, record
 
+pytestmark = pytest.mark.both_engines
 FISH = "/news/harbour-town/fish-market-moves-to-the-old-customs-house"
 FIRST = "/news/harbour-town/ferry-service-resumes-after-winter-storms"
 LAST = "/news/harbour-town/harbour-festival-returns-with-tall-ships"

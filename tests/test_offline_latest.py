@@ -1,7 +1,6 @@
 """The newest stories in one answer (`/api/latest?pages=`) and the worker as served;
 tests/browser/test_offline.py drives the worker itself."""
 
-import shutil
 import subprocess
 
 import pytest
@@ -59,7 +58,7 @@ def test_a_page_keeps_its_validators_and_the_list_is_unchanged(client):
     assert again.status_code == 304
 
 
-@pytest.mark.skipif(not shutil.which("node"), reason="needs Node.js to parse")
+@pytest.mark.node
 def test_the_worker_as_served_parses(client, tmp_path):
     served = tmp_path / "sw.js"
     served.write_bytes(client.get("/sw.js").data)

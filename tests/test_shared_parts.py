@@ -5,8 +5,11 @@ rendered for the first time after an import must still show the archive as it is
 import re
 from urllib.parse import quote
 
+import pytest
+
 from conftest import import_records, record
 
+pytestmark = pytest.mark.both_engines
 HARBOUR = "/news/harbour-town/"
 FERRY = HARBOUR + "ferry-service-resumes-after-winter-storms"
 LIGHTHOUSE = HARBOUR + "lighthouse-keeper-retires-after-forty-years"

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from flask import Flask
 
-from . import api, feeds, fragments, news, offline, pictures, sitemaps, templating
+from . import (
+    api,
+    feeds,
+    fragments,
+    health,
+    news,
+    offline,
+    pictures,
+    sitemaps,
+    templating,
+)
 
 
 def register(app: Flask) -> None:
@@ -14,6 +24,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(offline.bp)
     app.register_blueprint(feeds.bp)
     app.register_blueprint(sitemaps.bp)
+    app.register_blueprint(health.bp)
     news.register_errors(app)
     templating.init_app(app)
     fragments.init_app(app)

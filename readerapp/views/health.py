@@ -1,0 +1,91 @@
+"""/healthz: whether this node can serve, for load balancers and monitoring.
+
+It answers about this node as it is now: the page cache never keeps it
+(pagecache.UNCACHED_PATHS), nor may anything between it and its reader
+(`Cache-Control: no-store`), and it costs a few indexed lookups, no scans. 200
+when the node can serve; 503 with Retry-After when the store cannot be reached or
+the search index cannot be read at all. A page cache that cannot be reached, or an
+index that is only behind (stories stored but not indexed yet), is reported as
+"warn" and the node stays in: it renders every page without the cache, and every
+page but search serves from the store. Every node shares one cache, so failing
+them for it would take the whole site out while each could still serve.
+
+The body's media type and its "pass" / "warn" / "fail" are those of the Health
+Check Response Format for HTTP APIs (an IETF draft), which monitoring tools read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app
+
+from ..extensions import get_index, get_store
+from ..pagecache import HEALTH_PATH
+from ..search import IndexUnavailable
+
+bp = Blueprint("health", __name__)
+
+MEDIA_TYPE = "application/health+json"
+# Seconds a load balancer should wait before asking a failing node again.
+RETRY_AFTER = 10
+
+
+def _store() -> dict[str, Any]:
+    """Reach the store: its latest change number and the stories not indexed yet."""
+    try:
+        store = get_store()
+        return {
+            "reachable": True,
+            "change": store.change_seq(),
+            "pending": store.pending_count(),
+        }
+    except Exception as error:  # noqa: BLE001 - either engine's errors, any failure
+        return {"reachable": False, "error": type(error).__name__}
+
+
+def _index(pending: int | None) -> dict[str, Any]:
+    """Open (or reuse) this thread's searcher: the generation and its documents."""
+    try:
+        reading = get_index().searcher()
+    except IndexUnavailable:
+        return {"readable": False, "generation": None, "pending": pending}
+    return {
+        "readable": True,
+        "generation": reading.folder.name if reading else None,
+        "documents": reading.searcher.doc_count() if reading else 0,
+        # Stories stored but not yet in this index: how far behind it is.
+        "pending": pending,
+    }
+
+
+def _cache() -> dict[str, Any]:
+    """Ask the page cache's backend (Redis, when several nodes share one)."""
+    backend = current_app.extensions["readerapp.page_cache"]
+    return {"reachable": backend.reachable(), "type": backend.name}
+
+
+@bp.get(HEALTH_PATH)
+def healthz() -> Response:
+    """Report the store, the search index and the page cache; 200 or 503."""
+    store = _store()
+    index = _index(store.get("pending"))
+    cache = _cache()
+    serving = store["reachable"] and index["readable"]
+    if not serving:
+        status = "fail"
+    elif index["pending"] or not cache["reachable"]:
+        status = "warn"
+    else:
+        status = "pass"
+    body = {"status": status, "store": store, "index": index, "cache": cache}
+    response = Response(
+        json.dumps(body, indent=1) + "\n",
+        status=200 if serving else 503,
+        mimetype=MEDIA_TYPE,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    if not serving:
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import zlib
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -165,6 +166,8 @@ _chooser: tuple[Store, Likeness, _Choosing, ExitStack] | None = None
 def _start_choosing(database: str, index_root: Path) -> None:
     """Open the archive and the index in a process of a choosing pool."""
     global _chooser
+    # The process only chooses, and what it keeps makes no reference cycles.
+    gc.disable()
     store = open_store(database)
     opened = ExitStack()
     likeness = opened.enter_context(ArchiveIndex(index_root).likeness())
@@ -189,12 +192,29 @@ def _choose(
 ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """Return the candidates chosen for these articles, and the articles each
     one's text is most like."""
-    with archive_index.likeness() as likeness:
+    with _uncollected(), archive_index.likeness() as likeness:
         if likeness is None:
             return {}, {}
         choosing = _Choosing(store)
         by_text = choosing.choose(store.texts(ids), likeness)
     return choosing.chosen, by_text
+
+
+@contextmanager
+def _uncollected() -> Iterator[None]:
+    """Hold off Python's cycle collector while choosing.
+
+    Choosing keeps hundreds of thousands of objects (the index's term statistics,
+    scored postings) and makes no reference cycles: each collection would walk
+    them all again for nothing (0.6 s of reading the statistics alone, 34k stories).
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _Choosing:

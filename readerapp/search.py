@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import accumulate, compress, repeat
+from operator import add, ge, itemgetter, mul
 from pathlib import Path
 from pickle import dumps
 from typing import Any
@@ -35,7 +37,7 @@ from markupsafe import Markup, escape
 from whoosh import highlight, index, query
 from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer
 from whoosh.analysis.tokenizers import default_pattern
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
 from whoosh.fields import DATETIME, ID, KEYWORD, TEXT, Schema
 from whoosh.lang.porter import stem
 from whoosh.multiproc import MpWriter, SubWriterTask
@@ -827,18 +829,54 @@ class _Reading:
 
 @dataclass(frozen=True, slots=True)
 class _TermScores:
-    """A term's postings scored by BM25F: the best few, and all by document."""
+    """A term's postings scored by BM25F: the best few by document, and all of
+    them by document number (empty when the best few are all of them)."""
 
-    best: list[tuple[int, float]]
+    top: dict[int, float]
     docnums: array
     scores: array
-    # The best few again, by document: most candidates are among them.
-    top: dict[int, float] = field(default_factory=dict)
 
     def score(self, docnum: int) -> float:
+        found = self.top.get(docnum)
+        if found is not None or not self.docnums:
+            return found or 0.0
         at = bisect_left(self.docnums, docnum)
         found = at < len(self.docnums) and self.docnums[at] == docnum
         return self.scores[at] if found else 0.0
+
+
+_NONE = array("l")
+
+
+class _Bo1Part(dict):
+    """One part of each term's Bo1 weight (`part` 0: what its count multiplies;
+    1: what is added), worked out on first sight by `weigh`: looked up through
+    map, in C. A term no body holds weighs (0, -1): below every other."""
+
+    def __init__(
+        self, weigh: Callable[[str], tuple[float, float] | None], part: int
+    ) -> None:
+        super().__init__()
+        self._weigh = weigh
+        self._part = part
+
+    def __missing__(self, term: str) -> float:
+        weight = self[term] = (self._weigh(term) or (0.0, -1.0))[self._part]
+        return weight
+
+
+class _TermOf(dict):
+    """Each lower-case word's indexed form (None where _STEMMED drops it), learnt
+    on first sight: looking words up through it runs in C (map, Counter)."""
+
+    def __missing__(self, word: str) -> str | None:
+        if len(self) > _TERMS_KEPT:
+            self.clear()
+        term = self[word] = _terms([word])[0]
+        return term
+
+
+_TERM_OF = _TermOf()
 
 
 class Likeness:
@@ -848,22 +886,26 @@ class Likeness:
     def __init__(self, searcher: Searcher) -> None:
         self._searcher = searcher
         self._reader = searcher.reader()
+        self._leaves = self._reader.leaf_readers()
         self._documents = self._reader.doc_count_all()
         self._average_length = searcher.avg_field_length("body") or 1
         self._docnums = {
             fields["id"]: docnum for docnum, fields in self._reader.iter_docs()
         }
         self._ids = {docnum: i for i, docnum in self._docnums.items()}
-        # Each body term's total count and document count, read in one pass: a
-        # lookup per term costs a hundred times more.
-        self._statistics: dict[str, list[float]] = {}
+        # Each body term's total count and document count, and its information in
+        # each segment, read in one pass: a lookup per term costs a hundred times
+        # more (and looking a term up again to read it, half its reading).
+        self._statistics: dict[str, list] = {}
         decode = SCHEMA["body"].from_bytes
-        for leaf, _ in self._reader.leaf_readers():
+        for number, (leaf, _) in enumerate(self._leaves):
             for term, info in leaf.iter_field("body"):
                 counted = self._statistics.setdefault(decode(term), [0.0, 0])
                 counted[0] += info.weight()
                 counted[1] += info.doc_frequency()
-        self._weights: dict[str, tuple[float, float] | None] = {}
+                counted.append((number, info))
+        self._multiplied = _Bo1Part(self._bo1, 0)
+        self._added = _Bo1Part(self._bo1, 1)
         self._terms: dict[str, _TermScores] = {}
         self._body_lengths: list[float] | None = None
 
@@ -876,25 +918,31 @@ class Likeness:
             return []
         scored = [(weight, self._term(term)) for term, weight in terms]
         forward: dict[int, float] = {}
+        get = forward.get
         for weight, term in scored:
-            for other, score in term.best:
-                forward[other] = forward.get(other, 0.0) + weight * score
+            for other, score in term.top.items():
+                forward[other] = get(other, 0.0) + weight * score
         forward.pop(docnum, None)
-        drawn = heapq.nlargest(LIKE_RESCORED, forward, key=forward.__getitem__)
+        # Terms whose best few are not all their postings: a candidate missing
+        # from their best few may still score there.
+        partial = [term for _, term in scored if term.docnums]
+        if not partial:
+            # Every score is in forward already, added in the terms' order.
+            ranked = sorted((-total, other) for other, total in forward.items())
+            return [self._ids[other] for _, other in ranked[:limit]]
+        # A stable sort keeps the first put forward first among equals.
+        drawn = sorted(forward.items(), key=itemgetter(1), reverse=True)
         ranked = []
-        for other in drawn:
-            # The exact score: each term's score (0 where it is absent), weighed
-            # and added up in the terms' order, as TermScores.score would give.
-            total = 0.0
-            for weight, term in scored:
-                found = term.top.get(other)
-                if found is None:
-                    at = bisect_left(term.docnums, other)
-                    if at < len(term.docnums) and term.docnums[at] == other:
-                        found = term.scores[at]
-                    else:
-                        found = 0.0
-                total += weight * found
+        for other, total in drawn[:LIKE_RESCORED]:
+            if any(other not in term.top for term in partial):
+                # The exact score: each term's score (0 where it is absent),
+                # weighed and added up in the terms' order.
+                total = 0.0
+                for weight, term in scored:
+                    found = term.top.get(other)
+                    if found is None:
+                        found = term.score(other) if term.docnums else 0.0
+                    total += weight * found
             ranked.append((-total, other))
         # Ties go to the earlier document, as in Whoosh's own ranking.
         ranked.sort()
@@ -902,66 +950,112 @@ class Likeness:
 
     def _key_terms(self, text: str) -> list[tuple[str, float]]:
         """Return the key terms of a text and their weights (the best is 1), as
-        Whoosh's Expander with the Bo1 model chooses them."""
-        weighed = []
-        known, bo1 = self._weights, self._bo1
-        for term, frequency in self._term_counts(text).items():
-            weights = known[term] if term in known else bo1(term)
-            if weights:
-                weighed.append((frequency * weights[0] + weights[1], term))
-        best = heapq.nsmallest(LIKE_TERMS, weighed, key=lambda w: (-w[0], w[1]))
-        return [(term, weight / best[0][0]) for weight, term in best]
+        Whoosh's Expander with the Bo1 model chooses them.
 
-    def _term_counts(self, text: str) -> dict[str, int]:
-        """Return how often each term occurs in text, as SCHEMA's body analyses it.
-
-        The same tokens, stop words and stems as its StemmingAnalyzer, several
+        The same tokens, stop words and stems as SCHEMA's body analyzer, several
         times faster for not making a Token of each word (term_positions' way).
         """
-        counts: dict[str, int] = {}
-        words = Counter(_words(text))
-        for term, n in zip(_terms(list(words)), words.values(), strict=True):
-            if term is not None:
-                counts[term] = counts.get(term, 0) + n
-        return counts
+        counts = Counter(map(_TERM_OF.__getitem__, _words(text)))
+        counts.pop(None, None)
+        # Each term's weight, count * multiplied + added, in C.
+        scores = list(
+            map(
+                add,
+                map(mul, counts.values(), map(self._multiplied.__getitem__, counts)),
+                map(self._added.__getitem__, counts),
+            )
+        )
+        # The fifth best score, found among floats alone, admits the few terms
+        # that sorting by score and then term (as the Expander does) ranks.
+        least = max(heapq.nlargest(LIKE_TERMS, scores or [0.0])[-1], 0.0)
+        admitted = compress(
+            zip(scores, counts, strict=True), map(ge, scores, repeat(least))
+        )
+        best = sorted((-score, term) for score, term in admitted)[:LIKE_TERMS]
+        # (None when no body holds any of the text's terms.)
+        return [(term, score / best[0][0]) for score, term in best]
 
     def _bo1(self, term: str) -> tuple[float, float] | None:
-        if term not in self._weights:
-            frequency = self._statistics.get(term, (0.0, 0))[0]
-            share = frequency / self._documents
-            # Whoosh's Bo1Model.score(), split into the part a term's count multiplies.
-            self._weights[term] = (
-                (math.log((1.0 + share) / share, 2), math.log(1.0 + share, 2))
-                if frequency
-                else None
-            )
-        return self._weights[term]
+        """Return a term's Bo1 weight, as (what its count multiplies, what is
+        added), or None for a term no body holds."""
+        entry = self._statistics.get(term)
+        if entry is None or not entry[0]:
+            return None
+        share = entry[0] / self._documents
+        # Whoosh's Bo1Model.score(), split into the part a term's count multiplies.
+        return math.log((1.0 + share) / share, 2), math.log(1.0 + share, 2)
 
     def _term(self, term: str) -> _TermScores:
-        if term not in self._terms:
-            # Whoosh's WeightingModel.idf(), from the counts read already.
-            idf = math.log(self._documents / (self._statistics[term][1] + 1)) + 1
-            saturation = self._searcher.weighting.K1 + 1
-            lengths = self._lengths()
-            docnums, scores = array("l"), array("d")
-            for leaf, offset in self._reader.leaf_readers():
-                try:
-                    postings = leaf.postings("body", term)
-                except TermNotFound:
-                    continue
-                deleted = leaf.is_deleted if leaf.has_deletions() else None
-                for ids, weights, _ in _blocks(postings):
-                    for docnum, tf in zip(ids, weights, strict=True):
-                        if deleted is None or not deleted(docnum):
-                            docnums.append(docnum + offset)
-                            # whoosh.scoring.bm25's arithmetic: ties stay ties.
-                            length = lengths[docnum + offset]
-                            scores.append(idf * ((tf * saturation) / (tf + length)))
+        found = self._terms.get(term)
+        if found is not None:
+            return found
+        entry = self._statistics[term]
+        # Whoosh's WeightingModel.idf(), from the counts read already.
+        idf = math.log(self._documents / (entry[1] + 1)) + 1
+        saturation = self._searcher.weighting.K1 + 1
+        lengths = self._lengths()
+        docnums: list[int] = []
+        scores: list[float] = []
+        for number, where in entry[2:]:
+            leaf, offset = self._leaves[number]
+            deleted = leaf.is_deleted if leaf.has_deletions() else None
+            for ids, weights, _ in self._postings(leaf, where):
+                if deleted is not None:
+                    live = [at for at, d in enumerate(ids) if not deleted(d)]
+                    ids = [ids[at] for at in live]
+                    weights = [weights[at] for at in live]
+                if offset:
+                    ids = [d + offset for d in ids]
+                docnums.extend(ids)
+                # whoosh.scoring.bm25's arithmetic: ties stay ties.
+                scores.extend(
+                    [
+                        idf * ((tf * saturation) / (tf + lengths[d]))
+                        for d, tf in zip(ids, weights, strict=True)
+                    ]
+                )
+        if len(docnums) <= LIKE_DEPTH:
+            # Rare terms, most key terms: the best few are all of them.
+            found = _TermScores(dict(zip(docnums, scores, strict=True)), _NONE, _NONE)
+        else:
             best = heapq.nlargest(
-                LIKE_DEPTH, zip(docnums, scores, strict=True), key=lambda p: p[1]
+                LIKE_DEPTH, zip(docnums, scores, strict=True), key=itemgetter(1)
             )
-            self._terms[term] = _TermScores(best, docnums, scores, dict(best))
-        return self._terms[term]
+            found = _TermScores(dict(best), array("l", docnums), array("d", scores))
+        self._terms[term] = found
+        return found
+
+    @staticmethod
+    def _postings(leaf: Any, info: Any) -> Iterable[tuple[Sequence, Sequence, Any]]:
+        """Yield a term's postings in a segment as _blocks does, from its term
+        information (whoosh3 3.54's W3TermInfo, kept by the statistics pass).
+
+        Most key terms are rare: where a term is in one document, or in two once
+        each, its first and last document and its total count say it all.
+        """
+        frequency = info.doc_frequency()
+        if frequency == 1:
+            yield (info.min_id(),), (info.weight(),), ()
+        elif frequency == 2 and info.weight() == 2.0:
+            yield (info.min_id(), info.max_id()), (1.0, 1.0), ()
+        else:
+            terms = leaf._terms
+            body = leaf.schema["body"].format
+            if info.is_inlined():
+                matcher = terms._codec.postings_reader(terms._postfile, info, body)
+                yield from _blocks(matcher)
+                return
+            matcher = W3LeafMatcher(terms._postfile, *info.extent(), body)
+            # _blocks' way, with the document numbers' deltas added up in C.
+            while matcher.is_active():
+                matcher._read_data()
+                ids, weights = matcher._data[0], matcher._data[1]
+                size = matcher._blocklength
+                if weights is None or isinstance(weights, float):
+                    weights = [weights or 1.0] * size
+                yield list(accumulate(ids)), weights, ()
+                matcher._i = size - 1
+                matcher.next()
 
     def _lengths(self) -> list[float]:
         """Return each document's body length as BM25F weighs it (K1 included)."""

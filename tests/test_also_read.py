@@ -154,3 +154,75 @@ def test_choosing_in_shares_on_several_processes_chooses_as_one_does(
         assert choices() == one
     finally:
         store.close()
+
+
+def test_likeness_ranks_as_whoosh_scores_over_segments_and_deletions(
+    volcano, monkeypatch
+):
+    """Likeness reads postings its own way (from the term information it keeps,
+    without reading the postings of a term in one or two documents): it must
+    find what Whoosh's own key terms and BM25F scores make of the same index,
+    in an index of two segments, one with a deleted document."""
+    from whoosh import index
+    from whoosh.query import Term
+
+    from readerapp import search
+    from readerapp.store import open_store
+
+    archive_index = search.ArchiveIndex(volcano.config["INDEX_DIR"])
+    ix = index.open_dir(str(archive_index.current()))
+    writer = ix.writer()
+    writer.delete_by_term("id", "k-6")
+    writer.add_document(
+        id="k-9",
+        headline="Ash and lava again",
+        body="Lava, lava and ash: the volcano closed the airport again.",
+    )
+    writer.commit(merge=False)
+    # Few enough of each term's best postings put forward that common terms'
+    # other postings must be read too (scored exactly afterwards).
+    monkeypatch.setattr(search, "LIKE_DEPTH", 2)
+    monkeypatch.setattr(search, "LIKE_RESCORED", 100)
+    store = open_store(archive_address(volcano))
+    try:
+        texts = {i: search.likeness_text(*rest) for i, *rest in store.texts()}
+    finally:
+        store.close()
+    texts["k-9"] = "Ash and lava again\n\nLava, lava and ash: the volcano closed..."
+    del texts["k-6"]
+
+    with ix.searcher() as searcher, archive_index.likeness() as likeness:
+        assert len(searcher.reader().leaf_readers()) == 2
+        assert searcher.reader().has_deletions()
+        ids = {n: fields["id"] for n, fields in searcher.reader().iter_docs()}
+        docnums = {i: n for n, i in ids.items()}
+
+        def scores(term: str) -> dict[int, float]:
+            hits = searcher.search(Term("body", term), limit=None)
+            return {hit.docnum: hit.score for hit in hits}
+
+        for article_id, text in texts.items():
+            found = searcher.key_terms_from_text("body", text, numterms=5)
+            terms = likeness._key_terms(text)
+            # The same terms, weighed alike (Likeness weighs the best as 1).
+            assert [term for term, _ in terms] == [term for term, _ in found]
+            best = found[0][1]
+            assert [w for _, w in terms] == pytest.approx([w / best for _, w in found])
+            scored = [(weight, scores(term)) for term, weight in terms]
+            drawn = {
+                n
+                for _, by_doc in scored
+                for n in sorted(by_doc, key=lambda n: (-by_doc[n], n))[:2]
+            } - {docnums[article_id]}
+            totals = {}
+            for n in drawn:
+                totals[n] = 0.0
+                for weight, by_doc in scored:
+                    totals[n] += weight * by_doc.get(n, 0.0)
+            expected = [ids[n] for n in sorted(drawn, key=lambda n: (-totals[n], n))]
+            assert likeness.like(article_id, text, 12) == expected[:12]
+            assert article_id not in expected
+        # Nothing to go on: no words, or none that any body holds.
+        for text in ("", "The", "Zyzzyva"):
+            assert likeness._key_terms(text) == []
+            assert likeness.like("k-1", text, 12) == []

@@ -717,16 +717,17 @@ def _follow(app: Flask, wait: float) -> None:
 def serving_capacity(threads: int, connections: int) -> tuple[int, int]:
     """Return waitress threads and connection limit, choosing for the machine at 0.
 
-    Pages are mostly Python work under one lock (the GIL), so threads beyond a few
-    per core add queueing, not speed: with two a core instead of four, eight
-    clients walking uncached articles got 44% more pages and half the p99, while
-    a cached article asked for meanwhile took 33 ms at the median instead of 12
-    (#16).
+    Pages are mostly Python work under one lock (the GIL), so threads beyond one
+    per core add queueing and lock handovers, not speed. Measured side by side on
+    two cores (#16, docs/benchmarks.md): with 2 threads instead of 4, uncached
+    articles served 7% more pages and cached ones a third lower p99; with 1,
+    more still, but one slow request (a search, a new picture size) would hold
+    up every other, so never fewer than 2.
     Waitress writes to slow clients itself. Idle keep-alive connections cost
     little, so a spike may queue many.
     """
     cores = os.cpu_count() or 1
-    threads = threads or 2 * cores
+    threads = threads or max(2, cores)
     return threads, connections or max(100, 50 * threads)
 
 

@@ -118,6 +118,10 @@ def test_serving_capacity_follows_the_machine(monkeypatch):
     from readerapp.cli import serving_capacity
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert serving_capacity(0, 0) == (4, 200)
+    assert serving_capacity(0, 0) == (2, 100)
     assert serving_capacity(3, 0) == (3, 150)
-    assert serving_capacity(0, 77) == (4, 77)
+    assert serving_capacity(0, 77) == (2, 77)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert serving_capacity(0, 0) == (8, 400)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert serving_capacity(0, 0) == (2, 100)  # one slow request may not hold all

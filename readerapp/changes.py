@@ -9,6 +9,9 @@ made a cached page cost twice SQLite's: docs/benchmarks.md). Either way it knows
 for anything it kept, whether something it was made from has changed since: the
 page cache (pagecache.py) keeps whole pages that way, and `SharedReads` keeps the
 reads that many pages make alike.
+
+`IndexFollower` keeps the node's own search index following the stories' change
+log (store.article_changes_since), whichever node wrote the changes.
 """
 
 from __future__ import annotations
@@ -116,3 +119,86 @@ class SharedReads:
             self._kept.clear()
         self._kept[key] = SharedRead(value, seq, made)
         return value
+
+
+class IndexFollower:
+    """Keep this node's search index following the archive's change log, on a
+    thread of its own beside the site (`reader serve`).
+
+    Every WAIT seconds it compares the log's latest number with the one the index
+    records (one lookup on the log's primary key, and a small file read) and, when
+    the index is behind, applies the changes after it (importer.catch_up). So an
+    import, correction or removal through any node is searchable on this one
+    within about a second, and a node that starts (new, restarted, or from a copy
+    of another node's index) catches up first thing.
+
+    Anything that fails (the database away, another process writing this index)
+    is said once and tried again on the next round.
+    """
+
+    WAIT = 0.5  # seconds between looks
+
+    def __init__(
+        self,
+        archive: Archive | Path | str,
+        catch_up: Callable[[Store], int],
+        behind: Callable[[Store], bool],
+        say: Callable[[str], None] = print,
+    ) -> None:
+        self.archive = locate(archive)
+        self._catch_up = catch_up
+        self._behind = behind
+        self._say = say
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._problem: str | None = None
+
+    def start(self) -> None:
+        """Start following (on a daemon thread: it ends with the server)."""
+        self._thread = threading.Thread(
+            target=self._run, name="readerapp-index-follower", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following, after the round under way."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def round(self, store: Store) -> int:
+        """Catch the index up if it is behind; return how many stories it took."""
+        return self._catch_up(store) if self._behind(store) else 0
+
+    def _run(self) -> None:
+        store: Store | None = None
+        while not self._stop.is_set():
+            try:
+                if store is None:
+                    store = Store(self.archive.connect())
+                taken = self.round(store)
+            except Exception as error:  # noqa: BLE001 - any failure: try again soon
+                problem = f"{type(error).__name__}: {error}"
+                if problem != self._problem:
+                    self._say(f"search index not caught up ({problem}); retrying")
+                self._problem = problem
+                if store is not None:
+                    _close_quietly(store)
+                    store = None
+            else:
+                if self._problem is not None:
+                    self._say("search index following the archive again")
+                    self._problem = None
+                if taken:
+                    stories = "story" if taken == 1 else "stories"
+                    self._say(f"search index caught up: {taken} {stories} indexed")
+            self._stop.wait(self.WAIT)
+        if store is not None:
+            _close_quietly(store)
+
+
+def _close_quietly(store: Store) -> None:
+    try:
+        store.close()
+    except Exception:  # noqa: BLE001, S110 - a broken connection: nothing to close
+        pass

@@ -17,8 +17,9 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from . import backup, collecting, curation, following, integrity, sections
+from .changes import IndexFollower
 from .extensions import cache, get_archive, get_index, timezone
-from .importer import ImportFailed, Rules, catch_up, import_file
+from .importer import ImportFailed, Rules, catch_up, import_file, index_behind
 from .locking import WriterBusy
 from .locking import exclusive_writer as archive_lock
 from .models import Article, SaveCounts
@@ -166,7 +167,7 @@ def _index_pending(store: Store) -> None:
         ) from None
     except IndexFull as full:
         raise click.ClickException(
-            f"{full}; the search index is as it was, and the {store.pending_count()}"
+            f"{full}; the search index is as it was, and the {_lacking(store)}"
             " stories it lacks are stored. Free some space, then run `reader import`"
             " or `reader reindex` to index them."
         ) from None
@@ -176,9 +177,10 @@ def _index_pending(store: Store) -> None:
             " Run `reader reindex` to rebuild it from the archive."
         ) from None
     except Exception as error:
-        # The articles are stored and stay marked pending: nothing is lost.
+        # The changes are logged and the index records where it stopped: the next
+        # catch-up (an import, a reindex, a serving node's follower) applies them.
         click.secho(
-            f"warning: search index not updated ({error}); {store.pending_count()}"
+            f"warning: search index not updated ({error}); {_lacking(store)}"
             " articles will be indexed by the next import or `reader reindex`",
             fg="yellow",
             err=True,
@@ -188,6 +190,12 @@ def _index_pending(store: Store) -> None:
             seconds = time.perf_counter() - started
             message = f"Indexed {indexed} articles for search in {seconds:.1f} s."
             click.echo(message, err=True)
+
+
+def _lacking(store: Store) -> int:
+    """Return how many stories changed after the last change this node's index
+    holds (what its next catch-up adds, replaces or takes out)."""
+    return len(store.article_changes_since(get_index().last_change() or 0)[0])
 
 
 @click.command("import")
@@ -359,6 +367,8 @@ def reindex_command() -> None:
 
 def rebuild_index(store: Store) -> int:
     """Index every article into a new generation, swap it in; return how many."""
+    # Read first: changes made while the articles are read are applied again later.
+    last = store.latest_article_change()
     total = store.article_count()
     with click.progressbar(length=total, label="Indexing", file=sys.stderr) as bar:
 
@@ -367,7 +377,7 @@ def rebuild_index(store: Store) -> int:
                 bar.update(1)
                 yield article
 
-        count = get_index().rebuild(counted(), expected=total)
+        count = get_index().rebuild(counted(), expected=total, last_change=last)
     store.mark_indexed()
     curation.choose_also_read(store, get_index(), workers=_workers(current_app))
     return count
@@ -684,6 +694,7 @@ def serve_command(host: str | None, port: int | None, threads: int | None, demo:
         f"Serving on http://{host}:{port} with {threads} threads and up to"
         f" {connections} connections on {os.cpu_count()} cores (Ctrl+C stops)"
     )
+    _follow_changes(app)
     if app.config["PULL_EVERY"]:
         wait = _interval(app.config["PULL_EVERY"])
         threading.Thread(
@@ -698,6 +709,21 @@ def serve_command(host: str | None, port: int | None, threads: int | None, demo:
         connection_limit=connections,
         ident="readerapp",
     )
+
+
+def _follow_changes(app: Flask) -> None:
+    """Keep this node's search index following the archive's changes, whichever
+    node wrote them (changes.IndexFollower): caught up now, then within a second."""
+    index = get_index()
+    follower = IndexFollower(
+        get_archive(),
+        catch_up=lambda store: catch_up(store, index, choose=False),
+        behind=lambda store: index_behind(store, index),
+        say=lambda line: click.echo(
+            f"{datetime.now():%H:%M:%S} index: {line}", err=True
+        ),
+    )
+    follower.start()
 
 
 def _follow(app: Flask, wait: float) -> None:

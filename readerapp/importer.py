@@ -19,7 +19,7 @@ from .sanitize import clean_html
 from .search import ArchiveIndex
 from .sections import SectionMap
 from .sources import Entry, Reading, Source, SourceError, open_source
-from .store import Store
+from .store import STORED, Store
 from .text import (
     excerpt,
     first_figure,
@@ -399,29 +399,71 @@ def import_source(
     return counts
 
 
-def catch_up(store: Store, archive_index: ArchiveIndex, workers: int = 1) -> int:
-    """Bring the search index up to date with the archive, and choose "Also read"
-    for what changed; return how many articles it added (removed ones are taken
-    out too).
+def index_behind(store: Store, archive_index: ArchiveIndex) -> bool:
+    """Tell whether the index lacks changes the archive's log has (or is none)."""
+    held = archive_index.last_change()
+    return held is None or store.latest_article_change() > held
 
-    Articles stay marked pending until the index has committed them, so a failure
-    here loses nothing: the next import or reindex picks them up.
+
+def catch_up(
+    store: Store, archive_index: ArchiveIndex, workers: int = 1, choose: bool = True
+) -> int:
+    """Bring the search index up to date with the archive, and choose "Also read"
+    for what changed; return how many articles it added or replaced (removed ones
+    are taken out too).
+
+    The index follows the archive's change log: it records the last change it
+    holds and applies the ones after it, each story as the archive has it now
+    (stored: added or replaced; gone: deleted). Its number is recorded only after
+    the index committed, so a failure here loses nothing: the next catch-up (an
+    import, a reindex, or a serving node's follower) applies them again.
+
+    `choose` False leaves "Also read" (kept in the shared archive) to the node
+    that wrote the changes: a follower on another node only brings its index up.
     """
-    everything = archive_index.current() is None
-    pending = store.article_count() if everything else store.pending_count()
-    removed = store.removed_pending()
-    if removed and not everything:
-        archive_index.delete(removed)
-    store.mark_removals_indexed(removed)
-    indexed: list[str] = []
+    if archive_index.current() is None:
+        # A new node: build from the whole archive, from the change read first.
+        last = store.latest_article_change()
+        total = store.article_count()
+        if not total:
+            return 0  # nothing to index yet: no empty generation either
+        indexed: list[str] = []
+
+        def tracked() -> Iterator[Article]:
+            for article in store.articles():
+                indexed.append(article.id)
+                yield article
+
+        archive_index.rebuild(tracked(), expected=total, last_change=last)
+        store.mark_indexed()
+        if choose:
+            curation.choose_also_read(store, archive_index, indexed, workers)
+        return len(indexed)
+    # An index made before the change log holds all but its first changes.
+    since = archive_index.last_change() or 0
+    changes, last = store.article_changes_since(since)
+    if not changes:
+        if archive_index.last_change() is None:
+            archive_index.record_change(last)
+        return 0
+    stored = [i for i, kind in changes.items() if kind == STORED]
+    kept: list[str] = []
 
     def tracked() -> Iterator[Article]:
-        for article in store.articles(pending_only=not everything):
-            indexed.append(article.id)
+        # Read as they are written: a large catch-up never holds every story.
+        for article in store.articles_with_ids(stored):
+            kept.append(article.id)
             yield article
 
-    if pending:
-        archive_index.add(tracked(), expected=pending)
-        store.mark_indexed(None if everything else indexed)
-    curation.choose_also_read(store, archive_index, [*indexed, *removed], workers)
-    return len(indexed)
+    if stored:
+        archive_index.add(tracked(), expected=len(stored))
+    # Removed since, or stored and removed again: gone from the archive now.
+    gone = set(changes) - set(kept)
+    if gone:
+        archive_index.delete(gone)
+    archive_index.record_change(last)
+    # Moves the search pages' cache tag (and keeps the old flags in step).
+    store.mark_indexed(kept)
+    if choose:
+        curation.choose_also_read(store, archive_index, list(changes), workers)
+    return len(kept)

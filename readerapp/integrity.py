@@ -61,7 +61,14 @@ def check(
         checkup.note("archive", True, f"{store.dialect.checks}, section counts")
     try:
         ids = store.ids()
-        pending = store.pending_ids()
+        # Stories changed after the last change the index holds: it applies them
+        # on its next catch-up (none is waiting for an index not made yet).
+        held = archive_index.last_change()
+        waiting = (
+            set(store.article_changes_since(held or 0)[0])
+            if archive_index.current() is not None
+            else set()
+        )
     except Exception as error:  # noqa: BLE001 - a damaged file says so here too
         checkup.note("archive", False, f"cannot read the articles: {error}")
         return checkup
@@ -69,7 +76,7 @@ def check(
     report = archive_index.inspect(thorough)
     checkup.generation = report.generation
     checkup.documents = sum(report.ids.values())
-    _check_index(checkup, report, ids, pending, thorough)
+    _check_index(checkup, report, ids, waiting, thorough)
     if media is not None:
         _check_media(checkup, store, media, thorough)
     checkup.seconds = time.perf_counter() - started
@@ -125,7 +132,7 @@ def _check_index(
     checkup: Checkup,
     report: IndexReport,
     ids: set[str],
-    pending: set[str],
+    waiting: set[str],
     thorough: bool,
 ) -> None:
     note = checkup.note
@@ -142,17 +149,17 @@ def _check_index(
     if report.unfinished:
         note("index", False, _count(len(report.unfinished), "unfinished file"))
     twice = [i for i, n in report.ids.items() if n > 1]
-    extra = set(report.ids) - ids
-    missing = ids - set(report.ids) - pending
+    extra = set(report.ids) - ids - waiting
+    missing = ids - set(report.ids) - waiting
     if twice:
         note("index", False, f"{_count(len(twice), 'story')} indexed more than once")
     if extra:
         note("index", False, f"{_count(len(extra), 'story')} in it, not in the archive")
     if missing:
         note("index", False, f"{_count(len(missing), 'story')} missing from it")
-    if pending:
-        note("index", False, f"{_count(len(pending), 'story')} waiting to be indexed")
-    if not (twice or extra or missing or pending):
+    if waiting:
+        note("index", False, f"{_count(len(waiting), 'story')} waiting to be indexed")
+    if not (twice or extra or missing or waiting):
         note("index", True, "every story indexed once, and nothing else")
 
 
@@ -164,8 +171,9 @@ def repair(
 ) -> list[str]:
     """Repair what `check` finds without losing a story; return what was done.
 
-    `rebuild` builds a whole new index from the archive; `catch_up` indexes the
-    articles marked pending. The caller holds the archive's write lock.
+    `rebuild` builds a whole new index from the archive; `catch_up` applies the
+    archive's changes the index does not hold yet. The caller holds the
+    archive's write lock.
     """
     done: list[str] = []
     if store.problems():
@@ -189,7 +197,8 @@ def repair(
         archive_index.delete(twice | extra)
         done.append(f"removed {_count(len(twice | extra), 'wrong index entry')}")
     if twice or missing:
-        # Stories indexed twice were just removed whole: they go back in once.
+        # Stories indexed twice were just removed whole: they go back in once
+        # (logged as changes, which catch_up applies).
         store.mark_pending(twice | missing)
     indexed = catch_up()
     if indexed:

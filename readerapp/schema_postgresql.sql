@@ -112,3 +112,10 @@ CREATE TABLE also_read (
     article_id  TEXT COLLATE "C" PRIMARY KEY REFERENCES article (id) ON DELETE CASCADE,
     candidates  TEXT NOT NULL
 );
+
+-- version 4
+CREATE TABLE article_change (
+    seq         BIGINT PRIMARY KEY,
+    article_id  TEXT COLLATE "C" NOT NULL,
+    kind        TEXT NOT NULL
+);

@@ -4,6 +4,11 @@ The index lives in generations under INDEX_DIR: each `gen-*` folder is a complet
 Whoosh index and the file CURRENT names the one readers use. A rebuild writes a new
 generation and swaps CURRENT with one rename, so readers never see a half-built
 index, and a crash mid-build leaves the old one serving.
+
+Each generation also records, in its file LAST_CHANGE, the number of the last
+change of the archive's change log it holds (store.article_changes_since), written
+after each commit with one rename: an index, or a copy of it on another node,
+catches up by reading the changes after that number.
 """
 
 from __future__ import annotations
@@ -347,6 +352,10 @@ def _fields(article: Article) -> dict[str, Any]:
     }
 
 
+# The generation's file naming the last change of the archive it holds.
+LAST_CHANGE = "LAST_CHANGE"
+
+
 class ArchiveIndex:
     """The archive's Whoosh index: one writer at a time, a searcher per thread."""
 
@@ -475,16 +484,49 @@ class ArchiveIndex:
             _release(error)
             raise IndexUnavailable(f"{type(error).__name__}: {error}") from None
 
-    def rebuild(self, articles: Iterable[Article], expected: int = 0) -> int:
-        """Index every article into a new generation, then swap it in."""
+    def rebuild(
+        self,
+        articles: Iterable[Article],
+        expected: int = 0,
+        last_change: int | None = None,
+    ) -> int:
+        """Index every article into a new generation, then swap it in.
+
+        `last_change`, the change log's number read before the articles were, is
+        recorded in the generation before readers (or a follower) see it.
+        """
         folder = self._new_generation()
         try:
             count = _write(index.open_dir(str(folder)), articles, True, expected)
+            if last_change is not None:
+                self.record_change(last_change, folder)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         self._swap_to(folder)
         return count
+
+    def last_change(self) -> int | None:
+        """Return the number of the last archive change the current generation
+        holds; None when it records none (no index, or one made before the change
+        log: it holds what the log's first changes are not)."""
+        folder = self.current()
+        if folder is None:
+            return None
+        try:
+            return int((folder / LAST_CHANGE).read_text("utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def record_change(self, seq: int, folder: Path | None = None) -> None:
+        """Record that the generation (the current one by default) holds every
+        archive change up to `seq`. Written whole or not at all (one rename)."""
+        folder = folder or self.current()
+        if folder is None:
+            return
+        staged = folder / f"{LAST_CHANGE}.{os.getpid()}.{threading.get_ident()}"
+        staged.write_text(str(seq), "utf-8")
+        os.replace(staged, folder / LAST_CHANGE)
 
     def document_count(self) -> int:
         """Return how many articles the current index holds."""
@@ -1673,7 +1715,10 @@ def _unfinished_files(ix: index.Index) -> list[str]:
     return sorted(
         name
         for name in os.listdir(ix.storage.folder)
-        if name not in (toc, lock) and name.split(".", 1)[0] not in segments
+        if name not in (toc, lock)
+        and name.split(".", 1)[0] not in segments
+        # Ours, beside Whoosh's files: the change it holds, or a crashed write of it.
+        and not name.startswith(LAST_CHANGE)
     )
 
 

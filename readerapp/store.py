@@ -64,6 +64,10 @@ NO_LIMIT = 2**63 - 1  # LIMIT that limits nothing, as both engines read it
 ARCHIVE_TAG = "archive"
 NAV_TAG = "nav"
 INDEX_TAG = "index"
+# Kinds of change in the change log (article_change): a story stored (new or
+# changed) or taken off the site.
+STORED = "stored"
+REMOVED = "removed"
 
 
 class ArchiveFull(Exception):
@@ -179,6 +183,18 @@ MIGRATIONS: tuple[str, ...] = (
         candidates  TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 4 (#17): the change log every node's search index follows. Each insert,
+    # update and removal of a story is numbered in the transaction that writes it
+    # (numbers commit in order); an index records the last number it holds and
+    # reads the ones after it. The stories an index lacked when this came in (the
+    # pending flags) are logged first, so an index made before it catches up.
+    """
+    CREATE TABLE IF NOT EXISTS article_change (
+        seq         INTEGER PRIMARY KEY,
+        article_id  TEXT NOT NULL,
+        kind        TEXT NOT NULL
+    );
+    """,
 )
 
 
@@ -242,6 +258,28 @@ def _after_migration(connection: Connection, number: int) -> None:
     """Move the data a migration's new tables need, in its transaction."""
     if number == 2:
         _link_stored_pictures(connection)
+    elif number == 4:
+        _log_pending_changes(connection)
+
+
+def _log_pending_changes(connection: Connection) -> None:
+    """Log, as the first changes, the stories the search index did not hold yet
+    (the pending flags the change log replaces)."""
+    pending = [
+        (article_id, STORED)
+        for (article_id,) in connection.execute(
+            "SELECT id FROM article WHERE index_pending ORDER BY id"
+        )
+    ] + [
+        (article_id, REMOVED)
+        for (article_id,) in connection.execute(
+            "SELECT id FROM removed_article WHERE index_pending ORDER BY id"
+        )
+    ]
+    connection.executemany(
+        "INSERT INTO article_change (seq, article_id, kind) VALUES (?, ?, ?)",
+        [(seq, article_id, kind) for seq, (article_id, kind) in enumerate(pending, 1)],
+    )
 
 
 def init_schema(connection: Connection) -> tuple[int, int]:
@@ -441,6 +479,18 @@ class Store:
             " ORDER BY a.published, a.id",
         )
         return (_article(row) for row in rows)
+
+    def articles_with_ids(self, ids: Iterable[str]) -> Iterator[Article]:
+        """Yield the articles with these ids that the archive holds."""
+        for chunk in _chunks(sorted(ids)):
+            marks = ", ".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT {_ARTICLE_COLUMNS} FROM article a"
+                f" JOIN section s ON s.id = a.section_id WHERE a.id IN ({marks})"
+                " ORDER BY a.published, a.id",
+                chunk,
+            ).fetchall()
+            yield from (_article(row) for row in rows)
 
     def pending_count(self) -> int:
         """Return how many articles wait to be added to the search index."""
@@ -708,12 +758,15 @@ class Store:
         return {row[0] for row in rows}
 
     def mark_pending(self, ids: Iterable[str]) -> None:
-        """Record that the search index must (re-)add these articles."""
+        """Record that the search index must (re-)add these articles: logged as
+        changes, which every node's index applies."""
+        ids = sorted(ids)
         with self._transaction():
             self.db.executemany(
                 "UPDATE article SET index_pending = TRUE WHERE id = ?",
                 ((i,) for i in ids),
             )
+            self._log_changes([(i, STORED) for i in ids])
 
     def problems(self) -> list[str]:
         """Return what is wrong with the archive file and its own bookkeeping.
@@ -791,6 +844,8 @@ class Store:
         counts = SaveCounts()
         now = _stamp(datetime.now(UTC))
         changed: set[str] = set()
+        # (article id, kind) for the change log, in the order written.
+        logged: list[tuple[str, str]] = []
         with self._transaction():
             navigation = self._navigation()
             section_ids: dict[str, int] = {}
@@ -802,6 +857,7 @@ class Store:
             for record in records:
                 if isinstance(record, ArticleRemoval):
                     if self._remove(record.id, now, changed):
+                        logged.append((record.id, REMOVED))
                         counts.removed += 1
                         removals_kept = True
                     else:
@@ -900,6 +956,7 @@ class Store:
                     counts.added += 1
                     counts.undated += record.undated
                 changed.add(section_tag(section_slugs[record.section]))
+                logged.append((record.id, STORED))
                 if record.tags:
                     self.db.executemany(
                         "INSERT INTO article_tag (tag, article_id)"
@@ -928,6 +985,7 @@ class Store:
                 if self._navigation() != navigation:
                     changed.add(NAV_TAG)
                 self._mark_changed(changed)
+                self._log_changes(logged)
         return counts
 
     def _remove(self, article_id: str, now: str, changed: set[str]) -> bool:
@@ -1223,6 +1281,49 @@ class Store:
         return self.db.execute(
             "SELECT tag, seq FROM cache_tag WHERE seq > ?", (seq,)
         ).fetchall()
+
+    def latest_article_change(self) -> int:
+        """Return the number of the latest story change in the log (0 before any)."""
+        return self.db.execute(
+            "SELECT coalesce(max(seq), 0) FROM article_change"
+        ).fetchone()[0]
+
+    def article_changes_since(self, seq: int) -> tuple[dict[str, str], int]:
+        """Return each story changed after change `seq` with its latest kind of
+        change (STORED or REMOVED), and the number of the last change read."""
+        latest: dict[str, str] = {}
+        last = seq
+        rows = self.dialect.stream(
+            self.db,
+            "SELECT seq, article_id, kind FROM article_change WHERE seq > ?"
+            " ORDER BY seq",
+            (seq,),
+        )
+        for number, article_id, kind in rows:
+            latest[article_id] = kind
+            last = number
+        return latest, last
+
+    def _log_changes(self, changes: Sequence[tuple[str, str]]) -> None:
+        """Number, in the caller's transaction, these story changes in the log.
+
+        On PostgreSQL the change lock, held to the commit, makes numbers taken and
+        committed one writer at a time; a SQLite writer is alone.
+        """
+        if not changes:
+            return
+        if self.dialect.serialize_changes:
+            self.db.execute(self.dialect.serialize_changes)  # held: a no-op
+        if self.dialect.announce_change:
+            self.db.execute(self.dialect.announce_change)
+        first = self.latest_article_change() + 1
+        self.db.executemany(
+            "INSERT INTO article_change (seq, article_id, kind) VALUES (?, ?, ?)",
+            [
+                (seq, article_id, kind)
+                for seq, (article_id, kind) in enumerate(changes, first)
+            ],
+        )
 
     def data_version(self) -> int:
         """Return a number that moves whenever another connection commits a write

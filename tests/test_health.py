@@ -46,14 +46,21 @@ def test_a_node_that_can_serve_answers_200_with_what_it_checked(app):
     current = ArchiveIndex(app.config["INDEX_DIR"]).current()
     with app.test_request_context():
         change = get_store().change_seq()
+        article_change = get_store().latest_article_change()
+    assert article_change > 0
     assert response.get_json() == {
         "status": "pass",
-        "store": {"reachable": True, "change": change, "pending": 0},
+        "store": {
+            "reachable": True,
+            "change": change,
+            "article_change": article_change,
+        },
         "index": {
             "readable": True,
             "generation": current.name,
             "documents": 11,
-            "pending": 0,
+            "change": article_change,
+            "lag": 0,
         },
         "cache": {"reachable": True, "type": "SimpleCache"},
     }
@@ -72,7 +79,7 @@ def test_an_index_behind_the_store_is_reported_and_the_node_stays_in(app):
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "warn"
-    assert body["index"]["pending"] == 2 and body["index"]["readable"]
+    assert body["index"]["lag"] == 2 and body["index"]["readable"]
 
 
 def test_a_new_node_without_stories_or_index_can_serve(empty_app):
@@ -82,7 +89,8 @@ def test_a_new_node_without_stories_or_index_can_serve(empty_app):
         "readable": True,
         "generation": None,
         "documents": 0,
-        "pending": 0,
+        "change": None,
+        "lag": 0,
     }
 
 
@@ -153,6 +161,6 @@ def test_it_reads_no_whole_listing_of_the_archive_or_the_index(app, monkeypatch)
     monkeypatch.setattr(type(app.extensions["readerapp.index"]), "inspect", refuse)
     with app.test_request_context():
         store_type = type(get_store())
-    for name in ("articles", "ids", "pending_ids", "texts"):
+    for name in ("articles", "ids", "pending_ids", "texts", "article_changes_since"):
         monkeypatch.setattr(store_type, name, refuse)
     assert health(app).status_code == 200

@@ -131,8 +131,11 @@ PROBLEMS = {
         "1 story in it, not in the archive",
     ),
     "stories waiting to be indexed": (
+        # Changes logged by another node, which this node's index has not applied.
         lambda app: corrupt(
-            app, "UPDATE article SET index_pending = TRUE WHERE id LIKE 'fx-harbour-%'"
+            app,
+            "INSERT INTO article_change (seq, article_id, kind)"
+            " SELECT max(seq) + 1, 'fx-harbour-1', 'stored' FROM article_change",
         ),
         "waiting to be indexed",
     ),

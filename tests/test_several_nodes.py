@@ -5,8 +5,8 @@ Redis is the one on 127.0.0.1:6379 (each test keeps its keys under a prefix of i
 own and removes them); the outage tests start a Redis of their own, which they can
 stop. Without Redis or nginx these tests are skipped, except under CI=true, where
 that fails them. The nodes share one search index folder in the tests in one
-process (an index per node follows the store in a later part of #17); the nginx
-test gives each node its own.
+process (test_index_following.py has nodes with an index each, following the
+store's change log); the nginx test gives each node its own.
 """
 
 from __future__ import annotations

@@ -5,10 +5,12 @@ It answers about this node as it is now: the page cache never keeps it
 (`Cache-Control: no-store`), and it costs a few indexed lookups, no scans. 200
 when the node can serve; 503 with Retry-After when the store cannot be reached or
 the search index cannot be read at all. A page cache that cannot be reached, or an
-index that is only behind (stories stored but not indexed yet), is reported as
-"warn" and the node stays in: it renders every page without the cache, and every
-page but search serves from the store. Every node shares one cache, so failing
-them for it would take the whole site out while each could still serve.
+index that is only behind (its lag: the archive's changes it does not hold yet,
+the latest number in the change log minus the last one the index records), is
+reported as "warn" and the node stays in: it renders every page without the
+cache, and every page but search serves from the store. Every node shares one
+cache, so failing them for it would take the whole site out while each could
+still serve.
 
 The body's media type and its "pass" / "warn" / "fail" are those of the Health
 Check Response Format for HTTP APIs (an IETF draft), which monitoring tools read.
@@ -33,30 +35,36 @@ RETRY_AFTER = 10
 
 
 def _store() -> dict[str, Any]:
-    """Reach the store: its latest change number and the stories not indexed yet."""
+    """Reach the store: its latest change numbers (cache tags, and the stories'
+    change log that search indexes follow)."""
     try:
         store = get_store()
         return {
             "reachable": True,
             "change": store.change_seq(),
-            "pending": store.pending_count(),
+            "article_change": store.latest_article_change(),
         }
     except Exception as error:  # noqa: BLE001 - either engine's errors, any failure
         return {"reachable": False, "error": type(error).__name__}
 
 
-def _index(pending: int | None) -> dict[str, Any]:
-    """Open (or reuse) this thread's searcher: the generation and its documents."""
+def _index(latest: int | None) -> dict[str, Any]:
+    """Open (or reuse) this thread's searcher: the generation, its documents, the
+    last change it holds and its lag behind the store (None if unreachable)."""
+    archive_index = get_index()
+    held = archive_index.last_change()
+    lag = None if latest is None else max(latest - (held or 0), 0)
     try:
-        reading = get_index().searcher()
+        reading = archive_index.searcher()
     except IndexUnavailable:
-        return {"readable": False, "generation": None, "pending": pending}
+        return {"readable": False, "generation": None, "lag": lag}
     return {
         "readable": True,
         "generation": reading.folder.name if reading else None,
         "documents": reading.searcher.doc_count() if reading else 0,
-        # Stories stored but not yet in this index: how far behind it is.
-        "pending": pending,
+        "change": held,
+        # The store's changes this node's index does not hold yet.
+        "lag": lag,
     }
 
 
@@ -70,12 +78,12 @@ def _cache() -> dict[str, Any]:
 def healthz() -> Response:
     """Report the store, the search index and the page cache; 200 or 503."""
     store = _store()
-    index = _index(store.get("pending"))
+    index = _index(store.get("article_change"))
     cache = _cache()
     serving = store["reachable"] and index["readable"]
     if not serving:
         status = "fail"
-    elif index["pending"] or not cache["reachable"]:
+    elif index["lag"] or not cache["reachable"]:
         status = "warn"
     else:
         status = "pass"

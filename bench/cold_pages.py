@@ -44,6 +44,7 @@ from throughput import (
     log,
     paths_file,
     prepare_archive,
+    process_cpu_seconds,
     settle,
     start_hello,
     start_reader,
@@ -89,9 +90,7 @@ class Scenario:
 
 def cpu_seconds(server: Server) -> float:
     """Return the CPU time (user and system) the server process has used so far."""
-    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1]
-    user, system = fields.split()[11:13]
-    return (int(user) + int(system)) / os.sysconf("SC_CLK_TCK")
+    return process_cpu_seconds(server.process.pid)
 
 
 def load_average() -> str:

@@ -29,9 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,50 +38,36 @@ from urllib.parse import quote, urlsplit
 
 from cold_pages import NEVER_REPEAT, cpu_seconds, load_average
 from throughput import (
-    READER,
     Run,
     Server,
     archive_paths,
     fetch,
-    free_port,
     log,
     paths_file,
+    process_cpu_seconds,
     settle,
-    wait_for,
+    start_reader,
     wrk,
 )
 
 
-def start_serve(env: dict[str, str], log_file: Path) -> tuple[Server, str]:
-    """Start `reader serve` with env; return it and what it says it chose."""
-    port = free_port()
-    with log_file.open("w") as sink:
-        process = subprocess.Popen(
-            [READER, "serve", "--port", str(port)],
-            env={**os.environ, **env},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server("reader", process, f"http://127.0.0.1:{port}")
-    wait_for(server.base + "/about", process)
-    found = re.search(
-        r"with \d+ threads and up to \d+ connections", log_file.read_text()
-    )
-    return server, found[0] if found else "?"
+def start_serve(settings: dict[str, str], output: Path) -> tuple[Server, str]:
+    """Start `reader serve` with these settings; return it and what it chose."""
+    server, threads, connections = start_reader(output.parent, (), settings, output)
+    return server, f"with {threads} threads and up to {connections} connections"
 
 
 def backend_cpu_seconds(database: str) -> float:
     """CPU used so far by the PostgreSQL backends connected to database."""
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            title = stat.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            title = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
             if not title.startswith("postgres: ") or f" {database} " not in title:
                 continue
-            fields = stat.with_name("stat").read_text().rsplit(")", 1)[1].split()
+            total += process_cpu_seconds(int(cmdline.parent.name))
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 

@@ -52,6 +52,7 @@ from throughput import (
     fetch,
     free_port,
     log,
+    process_cpu_seconds,
     settle,
     wait_for,
     wrk,
@@ -68,11 +69,6 @@ http {{
 {http}
 }}
 """
-
-
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def workers(pid: int) -> list[int]:
@@ -129,7 +125,7 @@ class Scenario:
 
     def cpu(self) -> dict[str, float]:
         return {
-            part: sum(process_cpu(pid) for pid in pids)
+            part: sum(process_cpu_seconds(pid) for pid in pids)
             for part, pids in self.pids.items()
         }
 

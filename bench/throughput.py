@@ -157,14 +157,22 @@ def article_count(database: Path) -> int:
         return db.execute("SELECT count(*) FROM article").fetchone()[0]
 
 
-def start_reader(work: Path, options: Sequence[str] = ()) -> tuple[Server, int, int]:
-    """Start `reader serve`; return it with the threads and connections it chose."""
+def start_reader(
+    work: Path,
+    options: Sequence[str] = (),
+    settings: dict[str, str] | None = None,
+    output: Path | None = None,
+) -> tuple[Server, int, int]:
+    """Start `reader serve` on work's archive and index, or with these READERAPP_
+    settings instead, its output in output (work/serve.log); return it with the
+    threads and connections it chose."""
     port = free_port()
-    output = work / "serve.log"
+    output = output or work / "serve.log"
+    env = {**os.environ, **settings} if settings is not None else reader_env(work)
     with output.open("w") as sink:
         process = subprocess.Popen(
             [READER, "serve", "--port", str(port), *options],
-            env=reader_env(work),
+            env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
@@ -175,6 +183,12 @@ def start_reader(work: Path, options: Sequence[str] = ()) -> tuple[Server, int, 
     if not found:
         raise SystemExit(f"unexpected `reader serve` output: {said!r}")
     return server, int(found[1]), int(found[2])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user and system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_hello(threads: int, connections: int) -> Server:

@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Flask, Response, request
 
 from . import pagecache
-from .extensions import get_store
+from .extensions import get_store, store_away
 from .pagecache import CachedPage, compress
 
 # Pages and API answers a browser must revalidate (cheaply, with a 304) but a shared
@@ -91,7 +91,8 @@ def init_app(app: Flask) -> None:
         if response.mimetype not in VALIDATED_TYPES:
             return response
         body = response.get_data()
-        changed = get_store().changed_at()
+        # A page made while the archive is away read nothing from it.
+        changed = None if store_away() else get_store().changed_at()
         page = CachedPage(
             body=body,
             digest=hashlib.sha256(body).hexdigest()[:32],

@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 
 POSTGRESQL_SCHEMES = ("postgresql", "postgres")
 _SQLITE_FULL = 13  # "database or disk is full"
+# Result codes that mean the file cannot be read now, not that a statement is wrong:
+# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_CANTOPEN.
+_SQLITE_AWAY = frozenset({5, 6, 10, 14})
+# Seconds to wait for PostgreSQL to accept a connection before calling it away.
+CONNECT_TIMEOUT = 3
 _PG_DISK_FULL = "53100"
 
 
@@ -99,6 +104,14 @@ class Dialect:
         return (
             isinstance(error, sqlite3.OperationalError)
             and getattr(error, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL
+        )
+
+    def unavailable(self, error: BaseException) -> bool:
+        """Tell whether an error says the archive cannot be reached just now (a
+        server away, a file locked or unreadable), not that a statement is wrong."""
+        return (
+            isinstance(error, sqlite3.OperationalError)
+            and getattr(error, "sqlite_errorcode", 0) & 0xFF in _SQLITE_AWAY
         )
 
     def location(self, db: Connection) -> str:
@@ -182,6 +195,13 @@ class PostgresDialect(Dialect):
 
     def disk_full(self, error: Exception) -> bool:
         return getattr(error, "sqlstate", None) == _PG_DISK_FULL
+
+    def unavailable(self, error: BaseException) -> bool:
+        import psycopg
+
+        # Connections refused, lost or shut down by the server, and a pool that
+        # found none in time (psycopg_pool.PoolTimeout is an OperationalError).
+        return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
 
     def location(self, db: Connection) -> str:
         return db.url  # type: ignore[attr-defined]
@@ -365,6 +385,10 @@ class Archive(Protocol):
         watch found its own broken: a request's would fail next)."""
         ...
 
+    def recovered(self) -> None:
+        """Start afresh after the archive could not be reached for a while."""
+        ...
+
     def change_signal(self) -> Any:
         """Return a value that moves whenever the archive may have changed, at no
         cost, or None when the archive must be asked (changes.py)."""
@@ -391,6 +415,8 @@ class _KeptConnections:
             # The server restarted or the network dropped it: open another.
             with self._lock:
                 self._all.remove(db)
+            # Forgotten before connecting again, which fails while it is away.
+            self._local.db = None
             db.close()
             db = None
         if db is None:
@@ -454,6 +480,9 @@ class SQLiteArchive:
     def lost_connections(self) -> None:
         pass  # a file's connections do not break
 
+    def recovered(self) -> None:
+        pass  # a file that was locked or unreadable needs nothing new
+
     def change_signal(self) -> None:
         return None  # PRAGMA data_version costs less than a check would
 
@@ -484,7 +513,9 @@ class PostgresArchive:
     def connect(self) -> PostgresConnection:
         import psycopg
 
-        return PostgresConnection(psycopg.connect(self.url, autocommit=True), self.url)
+        return PostgresConnection(
+            psycopg.connect(self.url, **connection_options(self.url)), self.url
+        )
 
     def thread_connection(self) -> Connection:
         return self._watching.get()
@@ -506,7 +537,7 @@ class PostgresArchive:
                         self.url,
                         min_size=2,
                         max_size=self.POOL_SIZE,
-                        kwargs={"autocommit": True},
+                        kwargs=connection_options(self.url),
                         name="readerapp",
                         # A request waits this long at most for a connection (all
                         # busy, or the server away), then fails rather than hang.
@@ -520,7 +551,7 @@ class PostgresArchive:
         import psycopg
 
         # Held by its own session: it ends with the process, however it ends.
-        with psycopg.connect(self.url, autocommit=True) as holder:
+        with psycopg.connect(self.url, **connection_options(self.url)) as holder:
             with locking.advisory_lock(holder, WRITER_LOCK):
                 yield
 
@@ -533,6 +564,15 @@ class PostgresArchive:
         # drops it when it comes back.
         if self._pool is not None:
             self._pool.check()
+
+    def recovered(self) -> None:
+        # The pool's own reconnection backs off for as long as the server was
+        # away (seconds, then minutes): a new pool connects now, and requests
+        # never meet the old one's dead connections.
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close(timeout=0)
 
     def close(self) -> None:
         self._listener.close()
@@ -583,7 +623,9 @@ class ChangeListener:
         lost = False
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.url, autocommit=True) as connection:
+                with psycopg.connect(
+                    self.url, **connection_options(self.url)
+                ) as connection:
                     connection.execute(f"LISTEN {CHANGES_CHANNEL}")
                     if lost:
                         self._reconnected()
@@ -610,11 +652,20 @@ class ChangeListener:
             import psycopg
 
             try:
-                with psycopg.connect(self.url, autocommit=True) as waker:
+                with psycopg.connect(self.url, **connection_options(self.url)) as waker:
                     waker.execute(f"NOTIFY {CHANGES_CHANNEL}")
             except psycopg.Error:
                 pass
         thread.join(timeout=2 * self.WAIT + 1)
+
+
+def connection_options(url: str) -> dict[str, Any]:
+    """Return the options every PostgreSQL connection is made with: autocommit, and
+    a server that does not answer is away after CONNECT_TIMEOUT seconds (unless the
+    URL says otherwise), not after the system's minutes."""
+    if "connect_timeout" in url:
+        return {"autocommit": True}
+    return {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT}
 
 
 def is_postgresql(address: str | Path) -> bool:

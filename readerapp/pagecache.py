@@ -17,8 +17,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,8 +30,10 @@ from flask import Flask, g
 from werkzeug.http import is_resource_modified, parse_accept_header
 
 from .changes import ChangeWatch, SharedReads
-from .extensions import cache
+from .extensions import STORE_AWAY, cache
 from .media import saving_data
+from .outages import Outage
+from .store import ArchiveUnreachable
 
 # Pages whose content comes only from the archive, the index and the settings, so
 # that the URL and the day (for "Don't miss") say everything about the response.
@@ -117,103 +117,56 @@ class Unfailing:
     """The page cache's backend, where failing to reach it counts as a miss.
 
     Redis (or memcached) is another service: while it is down or restarting, pages
-    are rendered and served as if nothing were kept. The first failure is logged;
-    then the backend is left alone for RETRY_AFTER seconds, so that no request
-    waits on a dead connection meanwhile, and tried again by one request; the first
-    answer after an outage is logged too. Nothing kept can be wrong after one:
-    each page carries the change number it was made at and the tags it read, and
-    is checked against the archive's change log, not against the cache.
+    are rendered and served as if nothing were kept, and no request waits on a dead
+    connection (outages.Outage: asked once a second, the outage logged once). Nothing
+    kept can be wrong after one: each page carries the change number it was made at
+    and the tags it read, and is checked against the archive's change log, not
+    against the cache.
     """
 
-    RETRY_AFTER = 1.0  # seconds
+    RETRY_AFTER = Outage.RETRY_AFTER
     PROBE_KEY = "readerapp:probe"
 
     def __init__(self, backend: Any, logger: logging.Logger) -> None:
         self.backend = backend
-        self.logger = logger
         self.name = type(backend).__name__
-        self._lock = threading.Lock()
-        self._down_since: float | None = None
-        self._retry_at = 0.0
-        self._missed = 0  # lookups answered by rendering during the outage
+        self.outage = Outage(
+            f"page cache ({self.name})", "rendering every page", logger
+        )
 
     def get(self, key: str) -> Any:
         """Return what the cache keeps under key, or None (also when unreachable)."""
-        if not self._worth_asking():
-            self._missed += 1  # under the GIL; a count for the log, not exact
+        if not self.outage.worth_asking():
             return None
         try:
             value = self.backend.get(key)
         except Exception as error:  # noqa: BLE001 - each backend has its own errors
-            self._failed(error)
-            self._missed += 1
+            self.outage.failed(error)
+            self.outage.spared()
             return None
-        self._answered()
+        self.outage.answered()
         return value
 
     def set(self, key: str, value: Any) -> None:
         """Keep value under key, unless the cache cannot be reached."""
-        if not self._worth_asking():
+        if not self.outage.worth_asking():
             return
         try:
             self.backend.set(key, value)
         except Exception as error:  # noqa: BLE001 - each backend has its own errors
-            self._failed(error)
+            self.outage.failed(error)
             return
-        self._answered()
+        self.outage.answered()
 
     def reachable(self) -> bool:
         """Ask the backend now, even during an outage (for /healthz)."""
         try:
             self.backend.get(self.PROBE_KEY)
         except Exception as error:  # noqa: BLE001 - each backend has its own errors
-            self._failed(error)
+            self.outage.failed(error)
             return False
-        self._answered()
+        self.outage.answered()
         return True
-
-    def _worth_asking(self) -> bool:
-        """Return whether to ask the backend: always, but during an outage only
-        one request each RETRY_AFTER."""
-        if self._down_since is None:
-            return True
-        with self._lock:
-            now = time.monotonic()
-            if self._down_since is None or now >= self._retry_at:
-                self._retry_at = now + self.RETRY_AFTER
-                return True
-            return False
-
-    def _failed(self, error: Exception) -> None:
-        with self._lock:
-            self._retry_at = time.monotonic() + self.RETRY_AFTER
-            if self._down_since is not None:
-                return
-            self._down_since = time.monotonic()
-            self._missed = 0
-        self.logger.warning(
-            "page cache (%s) unreachable, rendering every page until it answers:"
-            " %s: %s",
-            self.name,
-            type(error).__name__,
-            error,
-        )
-
-    def _answered(self) -> None:
-        if self._down_since is None:
-            return
-        with self._lock:
-            if self._down_since is None:
-                return
-            outage = time.monotonic() - self._down_since
-            missed, self._down_since = self._missed, None
-        self.logger.warning(
-            "page cache (%s) answering again after %.1f s; %d pages rendered"
-            " without it meanwhile",
-            self.name,
-            outage,
-            missed,
-        )
 
 
 class PageCache:
@@ -224,6 +177,8 @@ class PageCache:
         self.backend = Unfailing(app.extensions["cache"][cache], app.logger)
         app.extensions["readerapp.page_cache"] = self.backend
         self.watch = watch
+        self.archive = app.extensions["readerapp.archive"]
+        self.store_outage = app.extensions["readerapp.store_outage"]
         self.zone = ZoneInfo(app.config["TIMEZONE"])
         self.static_prefix = f"{app.static_url_path}/"
         # Without SITE_URL, pages carry the address they were asked at (canonical
@@ -255,7 +210,18 @@ class PageCache:
             or path in UNCACHED_PATHS
         ):
             return self.wsgi_app(environ, start_response)
-        environ[SEQ] = self.watch.current()
+        try:
+            if not self.store_outage.worth_asking():
+                raise ArchiveUnreachable("away")
+            environ[SEQ] = self.watch.current()
+        except Exception as error:
+            if not isinstance(
+                error, ArchiveUnreachable
+            ) and not self.archive.dialect.unavailable(error):
+                raise
+            return self.without_store(environ, start_response, error)
+        if self.store_outage.answered():
+            self.archive.recovered()
         environ[KEY] = key = self.key(environ)
         page = self.backend.get(key)
         if page is not None and self.watch.is_fresh(page):
@@ -277,6 +243,26 @@ class PageCache:
             )
             self.backend.set(key, page)
         return body
+
+    def without_store(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        error: Exception,
+    ) -> Iterable[bytes]:
+        """Answer while the archive cannot be reached: the page as the cache last
+        kept it (its freshness cannot be checked, and the last version known beats
+        none), else whatever Flask can answer without the archive: a 503 with
+        Retry-After where a page needs it (views/health.py)."""
+        if not isinstance(error, ArchiveUnreachable):
+            self.store_outage.failed(error)
+        environ[STORE_AWAY] = True
+        key = self.key(environ)
+        page = self.backend.get(key)
+        if page is not None:
+            self.store_outage.spared()
+            return self.replay(page, environ, start_response, key)
+        return self.wsgi_app(environ, start_response)
 
     def replay(
         self,

@@ -119,3 +119,10 @@ CREATE TABLE article_change (
     article_id  TEXT COLLATE "C" NOT NULL,
     kind        TEXT NOT NULL
 );
+
+-- version 5
+CREATE INDEX article_change_by_article ON article_change (article_id, seq);
+DELETE FROM article_change WHERE seq < (
+    SELECT max(later.seq) FROM article_change AS later
+    WHERE later.article_id = article_change.article_id
+);

@@ -116,6 +116,15 @@ def connect(path: str | Path) -> sqlite3.Connection:
 # an archive has. schema.sql stays as the first archives were made. PostgreSQL has
 # the same versions in its own DDL (schema_postgresql.sql), kept in step by
 # schema_history().
+COMPACT_CHANGE_LOG = """
+    CREATE INDEX IF NOT EXISTS article_change_by_article
+        ON article_change (article_id, seq);
+    DELETE FROM article_change WHERE seq < (
+        SELECT max(later.seq) FROM article_change AS later
+        WHERE later.article_id = article_change.article_id
+    );
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     # 1 (#14): each story's language and lead picture; stories taken off the site
     # (their URLs answer 410); the live sources `reader pull` follows.
@@ -195,6 +204,10 @@ MIGRATIONS: tuple[str, ...] = (
         kind        TEXT NOT NULL
     );
     """,
+    # 5 (#17): the change log keeps each story's latest change only (_log_changes),
+    # so it grows with the stories, not with every correction: an index catching
+    # up reads each story as it is now, and needs no more than its latest change.
+    COMPACT_CHANGE_LOG,
 )
 
 
@@ -1323,6 +1336,13 @@ class Store:
                 (seq, article_id, kind)
                 for seq, (article_id, kind) in enumerate(changes, first)
             ],
+        )
+        # A story's earlier changes say nothing its latest does not: an index
+        # behind them reads the story as it is now either way. Kept, they would
+        # grow the log by a row a correction, forever.
+        self.db.executemany(
+            "DELETE FROM article_change WHERE article_id = ? AND seq < ?",
+            [(article_id, first) for article_id, _ in changes],
         )
 
     def data_version(self) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from conftest import ARTICLES, archive_address, import_records, record
+from conftest import ARTICLES, archive_address, import_records, query, record
 from readerapp.changes import IndexFollower
 from readerapp.engines import locate
 from readerapp.extensions import get_index
@@ -94,6 +94,34 @@ def test_an_import_a_correction_and_a_removal_reach_the_other_node(nodes, tmp_pa
     assert lag(b) == 1
     follow(b)
     assert found(b, "airship") == []
+    assert lag(b) == 0
+
+
+def test_the_log_keeps_each_storys_latest_change_and_a_node_behind_catches_up(
+    nodes, tmp_path
+):
+    """Corrections do not grow the log: a story's earlier changes go when a later
+    one is logged. A node behind all of them still ends where the archive is."""
+    a, b = nodes
+    follow(b)
+    for number, (id_, headline) in enumerate(
+        [
+            ("z-1", "Zeppelin lands"),
+            ("z-1", "Airship lands"),
+            ("z-1", "Blimp lands"),
+            ("z-2", "Kite flies"),
+        ]  # fmt: skip
+    ):
+        import_records(a, tmp_path / f"{number}.jsonl", record(id_, headline, "Up."))
+    import_records(a, tmp_path / "gone.jsonl", {"id": "z-2", "removed": True})
+
+    logged = query(a, "SELECT article_id, kind FROM article_change ORDER BY seq")
+    assert logged[-2:] == [("z-1", "stored"), ("z-2", "removed")]
+    assert len(logged) == len({article_id for article_id, _ in logged})
+    assert lag(b) == 5  # numbers still count every change
+    follow(b)
+    assert found(b, "blimp") == ["Blimp lands"]
+    assert found(b, "zeppelin") == found(b, "airship") == found(b, "kite") == []
     assert lag(b) == 0
 
 

@@ -143,6 +143,8 @@ def test_both_engines_have_the_same_tables_and_columns(tmp_path):
             postgresql_columns.add((words[2], words[5]))
         elif line.startswith("    ") and table and words[0] != "PRIMARY":
             postgresql_columns.add((table, words[0]))
+        elif line and not line.startswith(" "):
+            table = None  # any other statement ends the table's column lines
     assert postgresql_columns == sqlite_columns
 
 

@@ -26,6 +26,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(sitemaps.bp)
     app.register_blueprint(health.bp)
     news.register_errors(app)
+    health.register_outage_handler(app)
     templating.init_app(app)
     fragments.init_app(app)
     pictures.init_app(app)

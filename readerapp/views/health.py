@@ -21,22 +21,45 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, g, make_response
+from werkzeug.exceptions import ServiceUnavailable
 
-from ..extensions import get_index, get_store
+from ..extensions import (
+    RETRY_AFTER,
+    get_archive,
+    get_index,
+    get_store,
+    store_away,
+    store_outage,
+)
 from ..pagecache import HEALTH_PATH
 from ..search import IndexUnavailable
+from ..store import ArchiveUnreachable
 
 bp = Blueprint("health", __name__)
 
 MEDIA_TYPE = "application/health+json"
-# Seconds a load balancer should wait before asking a failing node again.
-RETRY_AFTER = 10
+
+
+class ArchiveAway(ServiceUnavailable):
+    """The page needs the archive, which cannot be reached just now."""
+
+    name = "Back in a moment"
+    description = (
+        "The news archive cannot be reached just now. Stories you have opened"
+        " before are kept on your device; try again in a few seconds."
+    )
 
 
 def _store() -> dict[str, Any]:
     """Reach the store: its latest change numbers (cache tags, and the stories'
     change log that search indexes follow)."""
+    if store_away():
+        return {
+            "reachable": False,
+            "error": "ArchiveUnreachable",
+            "away_for": round(store_outage().down_for() or 0, 1),
+        }
     try:
         store = get_store()
         return {
@@ -45,6 +68,8 @@ def _store() -> dict[str, Any]:
             "article_change": store.latest_article_change(),
         }
     except Exception as error:  # noqa: BLE001 - either engine's errors, any failure
+        if get_archive().dialect.unavailable(error):
+            store_outage().failed(error)
         return {"reachable": False, "error": type(error).__name__}
 
 
@@ -97,3 +122,27 @@ def healthz() -> Response:
     if not serving:
         response.headers["Retry-After"] = str(RETRY_AFTER)
     return response
+
+
+def answer_without_store(error: Exception) -> Response:
+    """Answer a request that needed the archive while it cannot be reached: the
+    site's error page, 503 with Retry-After (a reader's browser, its service worker
+    and nginx all know to try again, or another node), never a traceback. Any other
+    database error is a fault, and goes on to be one."""
+    if not isinstance(error, ArchiveUnreachable):
+        if not get_archive().dialect.unavailable(error):
+            raise error
+        store_outage().failed(error)
+    g.store_away = True  # the error page's header must not ask the archive either
+    away = ArchiveAway(retry_after=RETRY_AFTER)
+    response = make_response(current_app.handle_http_exception(away))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def register_outage_handler(app: Flask) -> None:
+    """Answer 503 for every request that meets the archive away."""
+    app.register_error_handler(ArchiveUnreachable, answer_without_store)
+    app.register_error_handler(
+        app.extensions["readerapp.archive"].dialect.Error, answer_without_store
+    )

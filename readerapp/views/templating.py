@@ -11,7 +11,7 @@ from flask import Flask, current_app, g, request
 from markupsafe import Markup, escape
 
 from .. import text
-from ..extensions import get_store, timezone
+from ..extensions import get_store, store_away, timezone
 from ..models import Article, ArticleStamp, ArticleSummary, Section
 from .urls import article_path, site_url
 
@@ -103,5 +103,8 @@ def source_credit(source_url: str | None) -> dict[str, Any] | None:
 
 
 def nav_sections() -> tuple[Section, ...]:
-    """Return the sections for the site navigation, busiest first."""
+    """Return the sections for the site navigation, busiest first (none while
+    the archive cannot be reached)."""
+    if store_away():
+        return ()
     return tuple(get_store().sections())

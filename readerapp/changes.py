@@ -125,12 +125,15 @@ class IndexFollower:
     """Keep this node's search index following the archive's change log, on a
     thread of its own beside the site (`reader serve`).
 
-    Every WAIT seconds it compares the log's latest number with the one the index
-    records (one lookup on the log's primary key, and a small file read) and, when
-    the index is behind, applies the changes after it (importer.catch_up). So an
-    import, correction or removal through any node is searchable on this one
-    within about a second, and a node that starts (new, restarted, or from a copy
-    of another node's index) catches up first thing.
+    It compares the log's latest number with the one the index records (one
+    lookup on the log's primary key, and a small file read) and, when the index is
+    behind, applies the changes after it (importer.catch_up): first thing (a node
+    new, restarted, or started from a copy of another node's index), then at each
+    change another node commits (PostgreSQL's LISTEN/NOTIFY, the notification the
+    page cache already follows, wakes it within milliseconds), and at least every
+    WAIT seconds (a SQLite file tells no one of a commit, and a notification may
+    be lost with its connection). So an import, correction or removal through any
+    node is searchable on this one within about a second at most.
 
     Anything that fails (the database away, another process writing this index)
     is said once and tried again on the next round.
@@ -192,7 +195,8 @@ class IndexFollower:
                 if taken:
                     stories = "story" if taken == 1 else "stories"
                     self._say(f"search index caught up: {taken} {stories} indexed")
-            self._stop.wait(self.WAIT)
+            if not self._stop.is_set():
+                self.archive.wait_for_change(self.WAIT, self._stop)
         if store is not None:
             _close_quietly(store)
 

@@ -25,6 +25,7 @@ import itertools
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -389,6 +390,11 @@ class Archive(Protocol):
         """Start afresh after the archive could not be reached for a while."""
         ...
 
+    def wait_for_change(self, timeout: float, stop: threading.Event) -> None:
+        """Return when another connection may have committed a change, after
+        timeout seconds, or soon after stop is set (the caller looks either way)."""
+        ...
+
     def change_signal(self) -> Any:
         """Return a value that moves whenever the archive may have changed, at no
         cost, or None when the archive must be asked (changes.py)."""
@@ -486,6 +492,10 @@ class SQLiteArchive:
     def change_signal(self) -> None:
         return None  # PRAGMA data_version costs less than a check would
 
+    def wait_for_change(self, timeout: float, stop: threading.Event) -> None:
+        # A file tells no one of a commit: the caller looks after the timeout.
+        stop.wait(timeout)
+
     def close(self) -> None:
         self._serving.close()
         self._watching.close()
@@ -559,6 +569,9 @@ class PostgresArchive:
         heard = self._listener.heard()
         return None if heard is None else (heard, PostgresConnection.commits)
 
+    def wait_for_change(self, timeout: float, stop: threading.Event) -> None:
+        self._listener.wait(timeout, stop)
+
     def lost_connections(self) -> None:
         # Checks the idle ones only; one in use fails its request, and the pool
         # drops it when it comes back.
@@ -605,6 +618,7 @@ class ChangeListener:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._heard = threading.Condition()
 
     def heard(self) -> int | None:
         """Return how many notifications came (and restarts), None if deaf."""
@@ -616,6 +630,26 @@ class ChangeListener:
                     )
                     self._thread.start()
         return self._count if self._listening else None
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        """Return at the next notification (or restart), after timeout seconds, or
+        within WAIT of stop being set."""
+        if self.heard() is None:  # not listening (yet): the caller asks anyway
+            stop.wait(min(timeout, self.WAIT))
+            return
+        deadline = time.monotonic() + timeout
+        with self._heard:
+            seen = self._count
+            while self._count == seen and not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._heard.wait(min(left, self.WAIT))
+
+    def _counted(self) -> None:
+        self._count += 1
+        with self._heard:
+            self._heard.notify_all()
 
     def _listen(self) -> None:
         import psycopg
@@ -629,16 +663,16 @@ class ChangeListener:
                     connection.execute(f"LISTEN {CHANGES_CHANNEL}")
                     if lost:
                         self._reconnected()
-                    self._count += 1
+                    self._counted()
                     self._listening = True
                     while not self._stop.is_set():
                         for _ in connection.notifies(timeout=self.WAIT):
-                            self._count += 1
+                            self._counted()
             except psycopg.Error:
                 pass  # the server is away: asked on each request until it is back
             finally:
                 self._listening = False
-                self._count += 1
+                self._counted()
             lost = True
             self._stop.wait(self.WAIT)
 

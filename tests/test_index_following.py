@@ -179,6 +179,37 @@ def test_the_follower_of_a_serving_node_takes_another_nodes_import(nodes, tmp_pa
     assert not any("not caught up" in line for line in said), said
 
 
+@pytest.mark.postgresql
+def test_on_postgresql_a_commit_wakes_the_follower_at_once(
+    nodes, tmp_path, monkeypatch
+):
+    """On PostgreSQL the follower waits on the archive's notifications, not on its
+    clock: with a minute between its own looks, another node's import still
+    reaches this node's search in moments."""
+    a, b = nodes
+    monkeypatch.setattr(IndexFollower, "WAIT", 60.0)
+    index = b.extensions["readerapp.index"]
+    follower = IndexFollower(
+        b.extensions["readerapp.archive"],
+        catch_up=lambda store: catch_up(store, index, choose=False),
+        behind=lambda store: index_behind(store, index),
+        say=lambda line: None,
+    )
+    follower.start()
+    try:
+        deadline = time.monotonic() + 30
+        while lag(b) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first round: the import of the fixture
+        assert lag(b) == 0
+        import_records(a, tmp_path / "new.jsonl", record("z-4", "Walrus hum", "Hm."))
+        deadline = time.monotonic() + 15  # a bound well under WAIT, not a measure
+        while found(b, "walrus") == [] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert found(b, "walrus") == ["Walrus hum"]
+    finally:
+        follower.stop()
+
+
 def test_migrating_logs_what_the_pending_flags_said_the_index_lacked(
     make_app, tmp_path
 ):

@@ -8,6 +8,10 @@ import pytest
 from conftest import ARTICLES, import_records, record
 from readerapp.search import ArchiveIndex
 
+# Search reads its hits' stories from the store: on both engines (#17). The tests
+# of the query parser alone stay on SQLite.
+pytestmark = pytest.mark.both_engines
+
 
 def result_headlines(html: str) -> list[str]:
     return re.findall(
@@ -282,6 +286,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("query", HOSTILE)
 def test_strange_queries_never_fail(client, query):
     page = client.get("/search", query_string={"q": query})
@@ -439,6 +444,7 @@ def test_site_keeps_serving_searches_while_the_index_is_rebuilt(app):
     assert failures == []
 
 
+@pytest.mark.sqlite_only  # PostgreSQL's advisory lock: test_store_engines.py
 def test_a_second_writer_gets_a_clear_message(app):
     lock = Path(app.config["DATABASE"]).with_suffix(".lock")
     with lock.open("a") as handle:

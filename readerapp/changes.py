@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from .engines import Archive, locate
+from .locking import WriterBusy
 from .store import Store
 
 T = TypeVar("T")
@@ -170,8 +171,15 @@ class IndexFollower:
             self._thread.join()
 
     def round(self, store: Store) -> int:
-        """Catch the index up if it is behind; return how many stories it took."""
-        return self._catch_up(store) if self._behind(store) else 0
+        """Catch the index up if it is behind; return how many stories it took
+        (none while another catch-up of this index, an import's, is under way:
+        that one takes them)."""
+        if not self._behind(store):
+            return 0
+        try:
+            return self._catch_up(store)
+        except WriterBusy:
+            return 0
 
     def _run(self) -> None:
         store: Store | None = None

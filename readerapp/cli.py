@@ -111,6 +111,7 @@ def run_import(
     total = SaveCounts()
     failures: list[ImportFailed] = []
     store = open_archive(current_app)
+    stored_after = store.latest_article_change()
     workers = _workers(current_app)
     big = sum(_size(path) for path in paths) > POOL_THRESHOLD
     # Sanitising dominates an import; a small one is quicker without a pool.
@@ -142,7 +143,7 @@ def run_import(
         if pool:
             pool.shutdown()
             pool = None
-        _index_pending(store)
+        _index_pending(store, stored_after)
         collect_pictures(current_app, store)
     finally:
         store.close()
@@ -156,10 +157,15 @@ def _workers(app: Flask) -> int:
     return app.config["IMPORT_WORKERS"] or os.cpu_count() or 1
 
 
-def _index_pending(store: Store) -> None:
+def _index_pending(store: Store, stored_after: int | None = None) -> None:
+    """Index what the archive has and this node's index lacks; choose "Also read"
+    for that, and for every change after `stored_after` (the log's number before
+    the caller stored anything)."""
     started = time.perf_counter()
     try:
-        indexed = catch_up(store, get_index(), _workers(current_app))
+        indexed = catch_up(
+            store, get_index(), _workers(current_app), chosen_since=stored_after
+        )
     except IndexBusy as busy:
         raise click.ClickException(
             f"{busy}; the articles are saved and will be "
@@ -620,6 +626,7 @@ def pull_round(app: Flask, urls: list[str]) -> list[following.PullReport]:
         store = open_archive(app)
         try:
             urls = urls or [source.url for source in store.sources()]
+            stored_after = store.latest_article_change()
             fetcher = Fetcher(
                 timeout=float(app.config["PULL_TIMEOUT"]), agent=_agent(app)
             )
@@ -627,7 +634,7 @@ def pull_round(app: Flask, urls: list[str]) -> list[following.PullReport]:
                 store, urls, import_rules(app), source_reading(app), fetcher
             )
             if any(report.counts for report in reports):
-                _index_pending(store)
+                _index_pending(store, stored_after)
             collect_pictures(app, store)
         finally:
             store.close()
@@ -717,7 +724,8 @@ def _follow_changes(app: Flask) -> None:
     index = get_index()
     follower = IndexFollower(
         get_archive(),
-        catch_up=lambda store: catch_up(store, index, choose=False),
+        # Not waiting: an import on this node catching up leaves nothing to take.
+        catch_up=lambda store: catch_up(store, index, choose=False, wait=False),
         behind=lambda store: index_behind(store, index),
         say=lambda line: click.echo(
             f"{datetime.now():%H:%M:%S} index: {line}", err=True

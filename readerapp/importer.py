@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import curation
+from . import curation, locking
 from .models import Article, ArticleRecord, ArticleRemoval, Picture, SaveCounts
 from .sanitize import clean_html
 from .search import ArchiveIndex
@@ -405,8 +405,18 @@ def index_behind(store: Store, archive_index: ArchiveIndex) -> bool:
     return held is None or store.latest_article_change() > held
 
 
+# In each index folder: one catch-up at a time on a node (its `reader serve`'s
+# follower, and `reader import` or `pull` run there).
+CATCH_UP_LOCK = "catch-up.lock"
+
+
 def catch_up(
-    store: Store, archive_index: ArchiveIndex, workers: int = 1, choose: bool = True
+    store: Store,
+    archive_index: ArchiveIndex,
+    workers: int = 1,
+    choose: bool = True,
+    chosen_since: int | None = None,
+    wait: bool = True,
 ) -> int:
     """Bring the search index up to date with the archive, and choose "Also read"
     for what changed; return how many articles it added or replaced (removed ones
@@ -420,7 +430,26 @@ def catch_up(
 
     `choose` False leaves "Also read" (kept in the shared archive) to the node
     that wrote the changes: a follower on another node only brings its index up.
+    `chosen_since`, the log's last number before an import stored anything, makes
+    it choose for every change since, even those this node's follower indexed
+    first (it does not choose).
+
+    One catch-up runs at a time in an index folder (CATCH_UP_LOCK): an import on
+    a serving node waits for that node's follower to finish its round; a caller
+    that passes `wait` False (the follower) gets WriterBusy instead, and leaves
+    the changes to the catch-up under way.
     """
+    with locking.file_lock(archive_index.root / CATCH_UP_LOCK, wait=wait):
+        return _catch_up(store, archive_index, workers, choose, chosen_since)
+
+
+def _catch_up(
+    store: Store,
+    archive_index: ArchiveIndex,
+    workers: int,
+    choose: bool,
+    chosen_since: int | None,
+) -> int:
     if archive_index.current() is None:
         # A new node: build from the whole archive, from the change read first.
         last = store.latest_article_change()
@@ -442,9 +471,15 @@ def catch_up(
     # An index made before the change log holds all but its first changes.
     since = archive_index.last_change() or 0
     changes, last = store.article_changes_since(since)
+    if choose and chosen_since is not None and chosen_since < since:
+        chosen = list(store.article_changes_since(chosen_since)[0])
+    else:
+        chosen = list(changes)
     if not changes:
         if archive_index.last_change() is None:
             archive_index.record_change(last)
+        if choose and chosen:
+            curation.choose_also_read(store, archive_index, chosen, workers)
         return 0
     stored = [i for i, kind in changes.items() if kind == STORED]
     kept: list[str] = []
@@ -465,5 +500,5 @@ def catch_up(
     # Moves the search pages' cache tag (and keeps the old flags in step).
     store.mark_indexed(kept)
     if choose:
-        curation.choose_also_read(store, archive_index, list(changes), workers)
+        curation.choose_also_read(store, archive_index, chosen, workers)
     return len(kept)

@@ -48,13 +48,14 @@ def exclusive_writer(archive: Any) -> Iterator[None]:
 
 
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on a file for the block; raise WriterBusy if taken."""
+def file_lock(path: Path, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on a file for the block; raise WriterBusy if taken,
+    or with `wait`, wait until it is free."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle: IO[str] = path.open("a")
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             raise WriterBusy(BUSY) from None
         yield

@@ -204,6 +204,12 @@ LIKE_DEPTH = 64
 LIKE_RESCORED = 24
 
 
+# Seconds a writer waits for another one of the same index folder to finish (a
+# serving node's follower catching up while `reader import` runs on that node)
+# before giving up with IndexBusy.
+WRITER_WAIT = 60.0
+
+
 class IndexBusy(Exception):
     """Another process holds the index's write lock."""
 
@@ -421,7 +427,7 @@ class ArchiveIndex:
         with self._guarded():
             ix = index.open_dir(str(folder))
         try:
-            writer = ix.writer()
+            writer = ix.writer(timeout=WRITER_WAIT)
         except index.LockError:
             raise IndexBusy("another process is writing the search index") from None
         deleted = sum(writer.delete_by_term("id", i) for i in ids)
@@ -1664,9 +1670,11 @@ def _write(
     try:
         # Uncompounded segments let new searchers map files instead of copying them.
         if procs > 1:
-            writer = _MpWriter(ix, procs=procs, limitmb=POOL_MB, compound=False)
+            writer = _MpWriter(
+                ix, procs=procs, limitmb=POOL_MB, compound=False, timeout=WRITER_WAIT
+            )
         else:
-            writer = _Writer(ix, limitmb=POOL_MB, compound=False)
+            writer = _Writer(ix, limitmb=POOL_MB, compound=False, timeout=WRITER_WAIT)
     except index.LockError:
         raise IndexBusy("another process is writing the search index") from None
     count = 0

@@ -51,6 +51,8 @@ from throughput import (
     wrk,
 )
 
+from readerapp.cli import SEND_BYTES
+
 # Each wrk thread asks for its own share of the paths, so two never ask for one.
 NEVER_REPEAT = """
 local count = 0
@@ -164,7 +166,8 @@ def report(args, count, threads, connections, scenarios) -> str:
     lines = [
         f"{platform.machine()}, {os.cpu_count()} cores, Python"
         f" {platform.python_version()}, {date.today().isoformat()}. {count:,} articles."
-        f" waitress {threads} threads, {connections} connections, for both servers."
+        f" waitress {threads} threads, {connections} connections, send_bytes"
+        f" {SEND_BYTES:,}, for both servers."
         f" wrk -t{args.clients} -c{args.connections} -d{args.seconds}s,"
         f" {args.rounds} rounds, scenario order rotated, medians.",
         "",

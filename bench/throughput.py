@@ -192,6 +192,9 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def start_hello(threads: int, connections: int) -> Server:
+    """Start the Flask hello world with the waitress settings `reader serve` uses."""
+    from readerapp.cli import SEND_BYTES
+
     port = free_port()
     process = subprocess.Popen(
         [
@@ -200,6 +203,7 @@ def start_hello(threads: int, connections: int) -> Server:
             str(port),
             str(threads),
             str(connections),
+            str(SEND_BYTES),
         ]  # fmt: skip
     )
     server = Server("hello", process, f"http://127.0.0.1:{port}")

@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -708,12 +709,15 @@ def serve_command(host: str | None, port: int | None, threads: int | None, demo:
             target=_follow, args=(app, wait), name="reader-pull", daemon=True
         ).start()
         click.echo(f"Pulling the live sources every {app.config['PULL_EVERY']}.")
+    # Deprecated, but the only way to keep waitress's main loop from spinning (#16).
+    warnings.filterwarnings("ignore", "send_bytes will be removed", DeprecationWarning)
     serve(
         app,
         host=host,
         port=port,
         threads=threads,
         connection_limit=connections,
+        send_bytes=SEND_BYTES,
         ident="readerapp",
     )
 
@@ -746,6 +750,16 @@ def _follow(app: Flask, wait: float) -> None:
         for line in lines:
             click.echo(f"{datetime.now():%H:%M:%S} pull: {line}", err=True)
         time.sleep(wait)
+
+
+# Bytes of a response a waitress worker thread holds before sending them itself;
+# smaller responses are sent by the main loop once they are complete. Waitress 3
+# sends from the worker at once (1 byte): while a worker sends, the main loop finds
+# the socket writable but the buffer locked, and spins, taking the GIL back from
+# the worker each time it lets go of it. Measured on two cores (#16,
+# docs/benchmarks.md): 100-250 turns of the loop and about 0.5 ms of CPU an
+# uncached article, 3 turns with the pages sent whole. Larger than any page.
+SEND_BYTES = 256 * 1024
 
 
 def serving_capacity(threads: int, connections: int) -> tuple[int, int]:

@@ -130,11 +130,12 @@ class IndexFollower:
     lookup on the log's primary key, and a small file read) and, when the index is
     behind, applies the changes after it (importer.catch_up): first thing (a node
     new, restarted, or started from a copy of another node's index), then at each
-    change another node commits (PostgreSQL's LISTEN/NOTIFY, the notification the
-    page cache already follows, wakes it within milliseconds), and at least every
-    WAIT seconds (a SQLite file tells no one of a commit, and a notification may
-    be lost with its connection). So an import, correction or removal through any
-    node is searchable on this one within about a second at most.
+    commit of another connection (PostgreSQL's LISTEN/NOTIFY, the notification the
+    page cache already follows, wakes it within milliseconds; on SQLite, `PRAGMA
+    data_version`, looked at every 50 ms), and at least every WAIT seconds (a
+    notification may be lost with its connection). So an import, correction or
+    removal through any node is searchable on this one within about a second at
+    most: the catch-up's own time.
 
     Anything that fails (the database away, another process writing this index)
     is said once and tried again on the next round.

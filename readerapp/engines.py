@@ -459,6 +459,7 @@ class SQLiteArchive:
     """
 
     dialect = SQLITE
+    CHANGE_POLL = 0.05  # seconds between looks at PRAGMA data_version
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -493,8 +494,16 @@ class SQLiteArchive:
         return None  # PRAGMA data_version costs less than a check would
 
     def wait_for_change(self, timeout: float, stop: threading.Event) -> None:
-        # A file tells no one of a commit: the caller looks after the timeout.
-        stop.wait(timeout)
+        # A file tells no one of a commit, but PRAGMA data_version (about a
+        # microsecond) moves when another connection commits: looked at often.
+        db = self._watching.get()
+        seen = db.execute("PRAGMA data_version").fetchone()[0]
+        deadline = time.monotonic() + timeout
+        while not stop.wait(min(self.CHANGE_POLL, max(deadline - time.monotonic(), 0))):
+            if time.monotonic() >= deadline:
+                return
+            if db.execute("PRAGMA data_version").fetchone()[0] != seen:
+                return
 
     def close(self) -> None:
         self._serving.close()

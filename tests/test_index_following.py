@@ -179,13 +179,11 @@ def test_the_follower_of_a_serving_node_takes_another_nodes_import(nodes, tmp_pa
     assert not any("not caught up" in line for line in said), said
 
 
-@pytest.mark.postgresql
-def test_on_postgresql_a_commit_wakes_the_follower_at_once(
-    nodes, tmp_path, monkeypatch
-):
-    """On PostgreSQL the follower waits on the archive's notifications, not on its
-    clock: with a minute between its own looks, another node's import still
-    reaches this node's search in moments."""
+def test_a_commit_wakes_the_follower_at_once(nodes, tmp_path, monkeypatch):
+    """The follower waits on the archive's own signal of a commit (LISTEN/NOTIFY
+    on PostgreSQL, PRAGMA data_version on SQLite), not on its clock: with a minute
+    between its own looks, another node's import still reaches this node's search
+    in moments."""
     a, b = nodes
     monkeypatch.setattr(IndexFollower, "WAIT", 60.0)
     index = b.extensions["readerapp.index"]

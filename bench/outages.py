@@ -1,5 +1,5 @@
-"""Kill PostgreSQL, then Redis, for a few seconds while wrk drives traffic through
-nginx to two nodes; count what readers got, second by second (issue #17).
+"""Kill PostgreSQL, then Redis, then a node, for a few seconds while wrk drives
+traffic through nginx to two nodes; count what readers got, second by second (#17).
 
 Usage:
     python bench/outages.py [--work DIR] [--stories N] [--away S] [--seconds S]
@@ -17,9 +17,11 @@ articles both nodes have cached in Redis and a listing page nobody has asked for
 (a new query string each time), and tallies each kind's status codes per second.
 
 PostgreSQL is killed as a crash kills it (`pg_ctl stop -m immediate`) and started
-again; Redis by SIGKILL, then started again on its port. A failure is any answer
-but 200 for a cached article, and any answer but 200 or 503 (with Retry-After) for
-a page that needs the archive. The nodes' logs are searched for tracebacks.
+again; Redis by SIGKILL, then started again on its port; node A by SIGKILL, then
+`reader serve` started again on its port (it catches its index up as it starts).
+A failure is any answer but 200 for a cached article, and any answer but 200 or 503
+(with Retry-After) for a page that needs the archive. The nodes' logs are searched
+for tracebacks.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from urllib.parse import urlsplit
 from cold_pages import load_average
 from engines_http import start_serve
 from several_nodes import start_nginx
-from throughput import READER, ROOT, Server, fetch, free_port, log
+from throughput import READER, ROOT, Server, fetch, free_port, log, wait_for
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "wikinews-en.jsonl"
 KILL_AT = 6  # seconds into the wrk run
@@ -150,6 +152,33 @@ class OwnRedis:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
+
+
+class NodeRestarts:
+    """Kill one of the run's nodes with SIGKILL, and start it again on its port."""
+
+    def __init__(
+        self, servers: list[Server], number: int, settings: dict[str, str], work: Path
+    ) -> None:
+        self.servers, self.number = servers, number
+        self.settings, self.work = settings, work
+
+    def kill(self) -> None:
+        self.servers[self.number].process.send_signal(signal.SIGKILL)
+        self.servers[self.number].process.wait()
+
+    def start(self) -> None:
+        old = self.servers[self.number]
+        port = old.base.rsplit(":", 1)[1]
+        with (self.work / f"node-{self.number}.log").open("a") as output:
+            process = subprocess.Popen(
+                [READER, "serve", "--port", port],
+                env={**os.environ, **self.settings},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        self.servers[self.number] = Server(old.name, process, old.base)
+        wait_for(old.base + "/healthz", process)
 
 
 def import_stories(settings: dict[str, str], count: int, work: Path) -> None:
@@ -300,29 +329,18 @@ def main() -> None:
         cached = args.work / "cached.txt"
         cached.write_text("\n".join(paths) + "\n")
 
-        log("PostgreSQL away …")
-        results = [
-            summarise(
-                f"PostgreSQL killed for {args.away} s",
-                *run_with_outage(
-                    front,
-                    cached,
-                    postgresql.kill,
-                    postgresql.start,
-                    args.seconds,
-                    args.away,
-                ),  # fmt: skip
+        node_a = NodeRestarts(servers, 0, node_settings[0], args.work)
+        results = []
+        for name, kill, start in (
+            ("PostgreSQL killed", postgresql.kill, postgresql.start),
+            ("Redis killed", redis.kill, redis.start),
+            ("node A killed (SIGKILL)", node_a.kill, node_a.start),
+        ):
+            log(f"{name} …")
+            outcome = run_with_outage(
+                front, cached, kill, start, args.seconds, args.away
             )
-        ]
-        log("Redis away …")
-        results.append(
-            summarise(
-                f"Redis killed for {args.away} s",
-                *run_with_outage(
-                    front, cached, redis.kill, redis.start, args.seconds, args.away
-                ),  # fmt: skip
-            )
-        )
+            results.append(summarise(f"{name} for {args.away} s", *outcome))
     finally:
         for server in servers:
             server.stop()

@@ -464,9 +464,14 @@ def _catch_up(
                 yield article
 
         archive_index.rebuild(tracked(), expected=total, last_change=last)
-        store.mark_indexed()
         if choose:
-            curation.choose_also_read(store, archive_index, indexed, workers)
+            # Marking every story indexed (an UPDATE of each row) waits for no
+            # choice: done while the choosing processes start.
+            curation.choose_also_read(
+                store, archive_index, indexed, workers, meanwhile=store.mark_indexed
+            )
+        else:
+            store.mark_indexed()
         return len(indexed)
     # An index made before the change log holds all but its first changes.
     since = archive_index.last_change() or 0

@@ -19,11 +19,13 @@ import math
 import os
 import re
 import shutil
+import struct
 import threading
 import time
 import traceback
 import unicodedata
 import warnings
+import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter
@@ -34,6 +36,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import accumulate, compress, repeat
 from operator import add, ge, itemgetter, mul
+from operator import sub as minus
 from pathlib import Path
 from pickle import dumps
 from typing import Any
@@ -42,15 +45,22 @@ from markupsafe import Markup, escape
 from whoosh import highlight, index, query
 from whoosh.analysis import STOP_WORDS, StandardAnalyzer, StemmingAnalyzer
 from whoosh.analysis.tokenizers import default_pattern
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+from whoosh.codec.whoosh3 import (
+    COMPRESSION_MIN_SIZE,
+    LENGTHS_COLUMN,
+    WHOOSH3_HEADER_MAGIC,
+    W3FieldWriter,
+    W3LeafMatcher,
+    W3TermInfo,
+)
 from whoosh.fields import DATETIME, ID, KEYWORD, TEXT, Schema
 from whoosh.lang.porter import stem
 from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.qparser import FieldAliasPlugin, MultifieldParser, PlusMinusPlugin
 from whoosh.reading import TermNotFound
 from whoosh.searching import Searcher
-from whoosh.system import pack_uint
-from whoosh.util.numeric import byte_to_length
+from whoosh.system import pack_int, pack_long, pack_uint, pack_ushort
+from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import PostingPool, SegmentWriter
 
 from .models import Article
@@ -107,19 +117,34 @@ def _words(text: str) -> list[str]:
     return [word.lower() for word in _TOKEN.findall(text)]
 
 
+class _TermOf(dict):
+    """Each lower-case word's indexed form (None where _STEMMED drops it), learnt
+    on first sight: looking words up through it runs in C (map, Counter)."""
+
+    def __missing__(self, word: str) -> str | None:
+        if len(self) > _TERMS_KEPT:
+            self.clear()
+        term = self[word] = _terms([word])[0]
+        return term
+
+
+_TERM_OF = _TermOf()
+
+
 def term_positions(text: str) -> dict[str, list[int]]:
     """Return each term of text and its positions, exactly as Whoosh indexes a
     field analysed by _STEMMED (stop words removed and the positions after the
     first kept word renumbered), in the order terms first occur."""
+    terms = list(map(_TERM_OF.__getitem__, _words(text)))
+    kept = [term for term in terms if term is not None]
     positions: dict[str, list[int]] = {}
-    at = -1
-    for term in _terms(_words(text)):
-        if term is None:
-            if at < 0:
-                at -= 1  # the first kept word keeps its own place
-            continue
-        at = -at - 1 if at < 0 else at + 1
-        found = positions.get(term)
+    if not kept:
+        return positions
+    # The first kept word keeps its own place; the ones after it follow on.
+    first = terms.index(kept[0])
+    get = positions.get
+    for at, term in enumerate(kept, first):
+        found = get(term)
         if found is None:
             positions[term] = [at]
         else:
@@ -158,6 +183,13 @@ class _StemmedText(TEXT):
 
 
 _ALONE: dict[int, bytes] = {}
+
+
+def _spelling(text: str) -> list[str]:
+    """Return the words of a _StemmedText field's text that Whoosh adds to its
+    spelling field (spellable_words: the analyzer's tokens, stop words and single
+    letters removed, not stemmed), each once, sorted."""
+    return sorted({w for w in _words(text) if len(w) > 1 and w not in STOP_WORDS})
 
 
 def _encoded(places: list[int]) -> bytes:
@@ -913,20 +945,6 @@ class _Bo1Part(dict):
         return weight
 
 
-class _TermOf(dict):
-    """Each lower-case word's indexed form (None where _STEMMED drops it), learnt
-    on first sight: looking words up through it runs in C (map, Counter)."""
-
-    def __missing__(self, word: str) -> str | None:
-        if len(self) > _TERMS_KEPT:
-            self.clear()
-        term = self[word] = _terms([word])[0]
-        return term
-
-
-_TERM_OF = _TermOf()
-
-
 class Likeness:
     """Find the articles most like others in one snapshot of the index, many at a
     time: each term's postings are read and scored once for all of them."""
@@ -1499,23 +1517,94 @@ def _indexed_form(word: str) -> str:
     return word if len(word) < 2 or word in STOP_WORDS else stem(word)
 
 
+# A term's postings: (fieldname, term bytes, document numbers, weights, values).
+_TermPostings = tuple[
+    str, bytes, Sequence[int], Sequence[float], Sequence[bytes | None]
+]
+
+
 class _TermPool(PostingPool):
-    """Whoosh's posting pool, holding postings by term in compact arrays.
+    """Whoosh's posting pool, holding postings by term in lists.
 
     Whoosh's pool keeps a tuple per posting, sorts them all, and past its size
     pickles sorted runs to disk and merges them back at the commit: with a pool
-    of 32 MB that was a third of index writing. Kept by term in arrays, half the
-    demo archive's postings fit in one writer's 128 MB (about 150 MiB of memory)
-    and come out in order from one sort of the terms. Past `limitmb` (counted as
-    this pool holds them) they still go to runs on disk, through Whoosh's code.
+    of 32 MB that was a third of index writing. Kept by term, half the demo
+    archive's postings fit in one writer's 128 MB (about 150 MiB of memory) and
+    come out in order from one sort of the terms. Past `limitmb` (counted as this
+    pool holds them) they still go to runs on disk, through Whoosh's code.
+
+    A term's postings are three lists (document numbers, weights, values) rather
+    than arrays: appending to a list stores a reference, and a writer's document
+    number, the weight 1.0 and most values (one position: see _ALONE) are the same
+    objects from posting to posting, so lists take no more room and less time.
     """
 
     def __init__(self, tempstore: Any, segment: Any, limitmb: int = 128) -> None:
         super().__init__(tempstore, segment, limitmb=limitmb)
-        # (fieldname, term bytes) -> [document numbers, weights, values joined,
-        # where each value ends, whether the numbers came in rising order]
+        # (fieldname, term bytes) -> [document numbers, weights, values (bytes or
+        # None), whether the numbers came in rising order]
         self._terms: dict[tuple[str, bytes], list] = {}
+        # The same for the stemmed text fields, by field and term (add_text).
+        self._texts: dict[str, dict[str, list]] = {}
         self._held = 0
+
+    def add_text(self, fieldname: str, docnum: int, text: str) -> tuple[int, bytes]:
+        """Hold the postings of a _StemmedText field's text in one document, as
+        `add` would each of what the field's `index` yields; return the field's
+        length and the value of its last posting (b"" when it has none).
+
+        Half a writer's postings are its bodies': held here without a tuple, a
+        call and a term encoded for each (terms are encoded once, when written).
+        """
+        by_term = self._texts.get(fieldname)
+        if by_term is None:
+            by_term = self._texts[fieldname] = {}
+            self.fieldnames.add(fieldname)
+        alone = _ALONE
+        length = held = 0
+        encoded = b""
+        for term, places in term_positions(text).items():
+            count = len(places)
+            if count == 1:
+                weight = 1.0
+                encoded = alone.get(places[0]) or alone.setdefault(
+                    places[0], _encoded(places)
+                )
+            else:
+                weight = float(count)
+                encoded = _encoded(places)
+            length += count
+            postings = by_term.get(term)
+            if postings is None:
+                by_term[term] = [[docnum], [weight], [encoded], True]
+                held += 400 + len(term)
+            else:
+                postings[0].append(docnum)
+                postings[1].append(weight)
+                postings[2].append(encoded)
+            # A list slot each; a value of several positions and its weight are
+            # objects of their own (one position's are shared: _ALONE, 1.0).
+            held += 24 if count == 1 else 81 + len(encoded)
+        self._held += held
+        if self._held > self.limit:
+            self.save()
+        return length, encoded
+
+    def _gather(self) -> None:
+        """Put what add_text holds with what add does, keyed as add keys it."""
+        terms = self._terms
+        for fieldname, by_term in self._texts.items():
+            for term, postings in by_term.items():
+                key = (fieldname, term.encode("utf-8"))
+                known = terms.get(key)
+                if known is None:
+                    terms[key] = postings
+                    continue
+                # Both ways for one field (not in a build): put in order when read.
+                for held, more in zip(known[:3], postings[:3], strict=True):
+                    held.extend(more)
+                known[3] = False
+        self._texts = {}
 
     def add(self, item: tuple) -> None:
         fieldname, btext, docnum, weight, value = item
@@ -1523,46 +1612,46 @@ class _TermPool(PostingPool):
         postings = self._terms.get(key)
         if postings is None:
             self.fieldnames.add(fieldname)
-            postings = self._terms[key] = [
-                array("I"),
-                array("d"),
-                bytearray(),
-                array("I"),
-                True,
-            ]
+            self._terms[key] = [[docnum], [weight], [value or None], True]
             self._held += 400 + len(btext)
-        elif postings[4] and docnum <= postings[0][-1]:
-            postings[4] = False  # a spelling word's postings, all document 0
-        postings[0].append(docnum)
-        postings[1].append(weight)
-        if value:
-            postings[2] += value
-            self._held += len(value)
-        postings[3].append(len(postings[2]))
-        self._held += 20
+        else:
+            if postings[3] and docnum <= postings[0][-1]:
+                postings[3] = False  # a spelling word's postings, all document 0
+            postings[0].append(docnum)
+            postings[1].append(weight)
+            postings[2].append(value or None)
+        self._held += 24 + len(value or b"")
         if self._held > self.limit:
             self.save()
 
-    def _sorted(self) -> Iterator[tuple]:
+    def _taken(self) -> Iterator[tuple[str, bytes, list, list, list, bool]]:
+        """Take out every term's postings, in the order of their keys."""
+        self._gather()
         terms, self._terms, self._held = self._terms, {}, 0
         for key in sorted(terms):
-            fieldname, btext = key
-            docnums, weights, values, ends, in_order = terms.pop(key)
-            if not values:
-                postings = [
-                    (fieldname, btext, docnum, weights[at], None)
-                    for at, docnum in enumerate(docnums)
-                ]
-            else:
-                starts = [0, *ends[:-1]]
-                postings = [
-                    (fieldname, btext, docnum, weights[at],
-                     bytes(values[starts[at]:ends[at]]) or None)
-                    for at, docnum in enumerate(docnums)
-                ]  # fmt: skip
+            docnums, weights, values, in_order = terms.pop(key)
+            yield key[0], key[1], docnums, weights, values, in_order
+
+    def _sorted(self) -> Iterator[tuple]:
+        for fieldname, btext, docnums, weights, values, in_order in self._taken():
+            postings = [
+                (fieldname, btext, docnum, weight, value)
+                for docnum, weight, value in zip(docnums, weights, values, strict=True)
+            ]
             if not in_order:
                 postings.sort()
             yield from postings
+
+    def terms(self) -> Iterator[_TermPostings]:
+        """Take out each term's postings in order, as (fieldname, term bytes,
+        document numbers, weights, values (None for none)): what `_sorted` yields
+        a posting at a time, for a pool that spilled no runs."""
+        for fieldname, btext, docnums, weights, values, in_order in self._taken():
+            if in_order:
+                yield fieldname, btext, docnums, weights, values
+                continue
+            postings = sorted(zip(docnums, weights, values, strict=True))
+            yield fieldname, btext, *zip(*postings, strict=True)  # type: ignore[misc]
 
     def save(self) -> None:
         # Whoosh's own spilling: everything held goes to one sorted run on disk.
@@ -1607,6 +1696,66 @@ class _Writer(SegmentWriter):
         self.pool = _TermPool(
             self._tempstorage, self.newsegment, limitmb=kwargs.get("limitmb", 128)
         )
+        self._vectors = any(field.vector for _, field in self.schema.items())
+
+    def add_document(self, **fields: Any) -> None:
+        """SegmentWriter.add_document, the stemmed text fields' postings held a
+        field at a time (_TermPool.add_text) and their spelling words found by
+        the same regular expression, instead of through a Token stream each.
+
+        A document that names a boost or a stored value of its own goes through
+        Whoosh's way, as does every document of a schema that keeps vectors.
+        """
+        if self._vectors or any(name.startswith("_") for name in fields):
+            super().add_document(**fields)
+            return
+        self._check_state()
+        perdoc = self.perdocwriter
+        schema = self.schema
+        docnum = self.docnum
+        pool = self.pool
+        names = sorted(fields)
+        self._check_fields(schema, names)
+        perdoc.start_doc(docnum)
+        # As in Whoosh, a field's spelling words take the value of the last
+        # posting made before them (whatever field it was of).
+        vbytes = None
+        try:
+            for fieldname in names:
+                value = fields[fieldname]
+                if value is None:
+                    continue
+                field = schema[fieldname]
+                length = 0
+                stemmed = type(field) is _StemmedText and isinstance(value, str)
+                if stemmed and field.format.field_boost == 1.0:
+                    length, last = pool.add_text(fieldname, docnum, value)
+                    vbytes = last or vbytes
+                elif field.indexed:
+                    scorable = field.scorable
+                    for tbytes, freq, weight, vbytes in field.index(value):
+                        if scorable:
+                            length += freq
+                        pool.add((fieldname, tbytes, docnum, weight * 1.0, vbytes))
+                if field.separate_spelling():
+                    spelling = field.spelling_fieldname(fieldname)
+                    words = (
+                        _spelling(value) if stemmed else field.spellable_words(value)
+                    )
+                    for word in words:
+                        pool.add((spelling, word.encode("utf-8"), 0, 1, vbytes))
+                stored = value if field.stored else None
+                perdoc.add_field(fieldname, field, stored, length)
+                column = field.column_type
+                if column:
+                    column_value = field.to_column_value(value)
+                    perdoc.add_column_value(fieldname, column, column_value)
+        except ValueError:
+            perdoc.cancel_doc()
+            raise
+        perdoc.finish_doc()
+        self._added = True
+        self.docnum += 1
 
     def _flush_segment(self) -> None:
         # SegmentWriter._flush_segment, with _Lengths for the per-document reader.
@@ -1614,11 +1763,193 @@ class _Writer(SegmentWriter):
         perdoc = self.per_document_reader()
         try:
             lengths = _Lengths(perdoc, self.get_segment().doc_count_all())
-            postings = self.pool.iter_postings()
-            self.fieldwriter.add_postings(self.schema, lengths, postings)
+            if self.pool.runs or type(self.fieldwriter) is not W3FieldWriter:
+                postings = self.pool.iter_postings()
+                self.fieldwriter.add_postings(self.schema, lengths, postings)
+            else:
+                _write_terms(self.fieldwriter, self.schema, lengths, self.pool.terms())
             self.fieldwriter.close()
         finally:
             perdoc.close()
+
+
+def _write_terms(
+    writer: W3FieldWriter,
+    schema: Schema,
+    lengths: _Lengths,
+    terms: Iterable[_TermPostings],
+) -> None:
+    """Write postings and term records as W3FieldWriter.add_postings does, the
+    same bytes, a term at a time.
+
+    Whoosh hands the field writer one posting at a time, and each term goes through
+    a dozen calls (start it, buffer and check each posting, write its blocks, make
+    and pack its term information, add that to the term table): a writer's 17,000
+    stories make 150,000 terms, most with one posting, and that was most of the
+    commit. Here one loop does what those calls do, from the attributes of
+    whoosh3 3.54 (pinned exactly in pyproject.toml): W3PostingsWriter's blocks,
+    W3TermInfo's record, OrderedHashWriter's table.
+    """
+    postfile = writer._postfile
+    table = writer._tindex
+    codec = writer._codec
+    limit, compression = codec._blocklimit, codec._compression
+    position = postfile.tell()
+    at = table.dbfile.tell()
+    hashed, buckets, places = table.hashfn, table.buckets, table.index.append
+    pack_lengths, pack_record = _KEY_VALUE_LENGTHS.pack, W3TermInfo._struct.pack
+    last_key = table.lastkey
+    field = None
+    length_of: Callable[[int], int | None] = lambda docnum: 0  # noqa: E731
+    fixed: int | None = None
+    prefix = b""
+    for fieldname, btext, docnums, weights, values in terms:
+        if fieldname != field:
+            if field is not None:
+                writer.finish_field()
+            writer.start_field(fieldname, schema[fieldname])
+            length_of = lengths.doc_field_length_reader(fieldname)
+            fixed = writer._format.fixed_value_size()
+            prefix = pack_ushort(writer._fieldid)
+            field = fieldname
+        count = len(docnums)
+        if count == 1:
+            # Most terms: one posting, one block. What _blocks_of makes of it.
+            docnum, weight, value = docnums[0], weights[0], values[0]
+            single = weight if weight == 1.0 else array("f", (weight,))[0]
+            heaviest = weight if weight > 0 else 0
+            longest = length_of(docnum) or 0
+            shortest = longest or None
+            if fixed is None or fixed < 0:
+                mini_values: Any = (value,) if value else ()
+            else:
+                mini_values = None if fixed == 0 else value or b""
+            data = dumps(((docnum,), None if single == 1.0 else single, mini_values), 2)
+            level = compression if len(data) >= COMPRESSION_MIN_SIZE else 0
+            if level:
+                data = zlib.compress(data, level)
+            info = dumps(
+                (
+                    1,
+                    docnum,
+                    heaviest,
+                    level,
+                    length_to_byte(shortest),
+                    length_to_byte(longest),
+                ),
+                2,
+            )
+            size = len(info) + len(data)
+            block = b"".join((_BLOCKS_MAGIC, pack_int(-size), info, data))
+            total = single
+        else:
+            block, total, shortest, longest, heaviest = _blocks_of(
+                docnums, weights, values, length_of, fixed, limit, compression
+            )
+        postfile.write(block)
+        # W3TermInfo.to_bytes, then the term table's row (OrderedHashWriter.add).
+        record = (
+            pack_record(
+                False,
+                total,
+                count,
+                0 if shortest is None else length_to_byte(shortest),
+                length_to_byte(longest),
+                heaviest,
+                docnums[0],
+                docnums[-1],
+            )
+            + pack_long(position)
+            + pack_int(len(block))
+        )
+        position += len(block)
+        key = prefix + btext
+        if key <= last_key:
+            raise ValueError(f"Keys must increase: {last_key!r}..{key!r}")
+        places(at)
+        row = pack_lengths(len(key), len(record)) + key + record
+        table.dbfile.write(row)
+        digest = hashed(key)
+        buckets[digest & 255].append((digest, at))
+        at += len(row)
+        last_key = key
+    table.lastkey = last_key
+    if field is not None:
+        writer.finish_field()
+
+
+def _blocks_of(
+    docnums: Sequence[int],
+    weights: Sequence[float],
+    values: Sequence[bytes | None],
+    length_of: Callable[[int], int | None],
+    fixed: int | None,
+    limit: int,
+    compression: int,
+) -> tuple[bytes, float, int | None, int, float]:
+    """Return a term's postings as W3PostingsWriter writes them (its header, then
+    blocks of `limit`, the last one's length negative), and what W3TermInfo adds
+    up of its blocks: total weight, shortest and longest length, heaviest weight."""
+    written = [_BLOCKS_MAGIC]
+    total: float = 0
+    shortest: int | None = None
+    longest: int = 0
+    heaviest: float = 0
+    count = len(docnums)
+    for start in range(0, count, limit):
+        ids = docnums[start : start + limit]
+        stored = array("f", weights[start : start + limit])
+        kept = [v for v in values[start : start + limit] if v]
+        top = max(weights[start : start + limit])
+        top = top if top > 0 else 0
+        known = [n for n in map(length_of, ids) if n]
+        least = min(known) if known else None
+        most = max(known) if known else 0
+        first = stored[0]
+        if first == 1.0 and stored.count(1.0) == len(stored):
+            mini_weights = None
+        elif stored.count(first) == len(stored):
+            mini_weights = first
+        else:
+            mini_weights = tuple(stored)
+        if fixed is None or fixed < 0:
+            mini_values: Any = tuple(kept)
+        elif fixed == 0:
+            mini_values = None
+        else:
+            mini_values = b"".join(kept)
+        deltas = (ids[0], *map(minus, ids[1:], ids))
+        data = dumps((deltas, mini_weights, mini_values), 2)
+        level = compression if len(data) >= COMPRESSION_MIN_SIZE else 0
+        if level:
+            data = zlib.compress(data, level)
+        info = dumps(
+            (
+                len(ids),
+                ids[-1],
+                top,
+                level,
+                length_to_byte(least),
+                length_to_byte(most),
+            ),
+            2,
+        )
+        size = len(info) + len(data)
+        written += (pack_int(size if start + limit < count else -size), info, data)
+        # W3TermInfo.add_block
+        total += sum(stored)
+        if shortest is None:
+            shortest = least
+        else:
+            shortest = min(shortest, least)  # type: ignore[type-var]
+        longest = max(longest, most)
+        heaviest = max(heaviest, top)
+    return b"".join(written), total, shortest, longest, heaviest
+
+
+# W3PostingsWriter's header before a term's blocks; HashWriter's row lengths.
+_BLOCKS_MAGIC = WHOOSH3_HEADER_MAGIC
+_KEY_VALUE_LENGTHS = struct.Struct("!ii")
 
 
 class _WriterTask(SubWriterTask):

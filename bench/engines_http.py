@@ -51,9 +51,14 @@ from throughput import (
 )
 
 
-def start_serve(settings: dict[str, str], output: Path) -> tuple[Server, str]:
-    """Start `reader serve` with these settings; return it and what it chose."""
-    server, threads, connections = start_reader(output.parent, (), settings, output)
+def start_serve(
+    settings: dict[str, str], output: Path, port: int | None = None
+) -> tuple[Server, str]:
+    """Start `reader serve` with these settings (on port, or a free one); return it
+    and what it chose."""
+    server, threads, connections = start_reader(
+        output.parent, (), settings, output, port
+    )
     return server, f"with {threads} threads and up to {connections} connections"
 
 

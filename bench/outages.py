@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 from cold_pages import load_average
 from engines_http import start_serve
 from several_nodes import start_nginx
-from throughput import READER, ROOT, Server, fetch, free_port, log, wait_for
+from throughput import READER, ROOT, Server, fetch, free_port, log
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "wikinews-en.jsonl"
 KILL_AT = 6  # seconds into the wrk run
@@ -168,17 +168,9 @@ class NodeRestarts:
         self.servers[self.number].process.wait()
 
     def start(self) -> None:
-        old = self.servers[self.number]
-        port = old.base.rsplit(":", 1)[1]
-        with (self.work / f"node-{self.number}.log").open("a") as output:
-            process = subprocess.Popen(
-                [READER, "serve", "--port", port],
-                env={**os.environ, **self.settings},
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        self.servers[self.number] = Server(old.name, process, old.base)
-        wait_for(old.base + "/healthz", process)
+        port = int(self.servers[self.number].base.rsplit(":", 1)[1])
+        output = self.work / f"node-{self.number}-restarted.log"
+        self.servers[self.number], _ = start_serve(self.settings, output, port)
 
 
 def import_stories(settings: dict[str, str], count: int, work: Path) -> None:
@@ -351,7 +343,7 @@ def main() -> None:
         if redis.process and redis.process.poll() is None:
             redis.kill()
     tracebacks = sum(
-        (args.work / f"node-{n}.log").read_text().count("Traceback") for n in (0, 1)
+        log.read_text().count("Traceback") for log in args.work.glob("node-*.log")
     )
     print(
         f"{started:%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores,"

@@ -162,11 +162,12 @@ def start_reader(
     options: Sequence[str] = (),
     settings: dict[str, str] | None = None,
     output: Path | None = None,
+    port: int | None = None,
 ) -> tuple[Server, int, int]:
     """Start `reader serve` on work's archive and index, or with these READERAPP_
-    settings instead, its output in output (work/serve.log); return it with the
-    threads and connections it chose."""
-    port = free_port()
+    settings instead, on port (a free one by default), its output in output
+    (work/serve.log); return it with the threads and connections it chose."""
+    port = port or free_port()
     output = output or work / "serve.log"
     env = {**os.environ, **settings} if settings is not None else reader_env(work)
     with output.open("w") as sink:

@@ -61,6 +61,18 @@ def store_away() -> bool:
     return outage.down and not outage.worth_asking()
 
 
+def found_away(error: BaseException, archive: Archive, outage: Outage) -> bool:
+    """Tell whether an error says the archive cannot be reached (our own
+    ArchiveUnreachable, or the engine's word for it), noting a first-hand one in
+    the outage; any other error is a fault."""
+    if isinstance(error, ArchiveUnreachable):
+        return True  # raised because the outage already knew
+    if archive.dialect.unavailable(error):
+        outage.failed(error)
+        return True
+    return False
+
+
 def get_archive() -> Archive:
     """Return where the app's archive lives (engines.py)."""
     return current_app.extensions["readerapp.archive"]

@@ -30,7 +30,7 @@ from flask import Flask, g
 from werkzeug.http import is_resource_modified, parse_accept_header
 
 from .changes import ChangeWatch, SharedReads
-from .extensions import STORE_AWAY, cache
+from .extensions import STORE_AWAY, cache, found_away
 from .media import saving_data
 from .outages import Outage
 from .store import ArchiveUnreachable
@@ -215,11 +215,9 @@ class PageCache:
                 raise ArchiveUnreachable("away")
             environ[SEQ] = self.watch.current()
         except Exception as error:
-            if not isinstance(
-                error, ArchiveUnreachable
-            ) and not self.archive.dialect.unavailable(error):
+            if not found_away(error, self.archive, self.store_outage):
                 raise
-            return self.without_store(environ, start_response, error)
+            return self.without_store(environ, start_response)
         if self.store_outage.answered():
             self.archive.recovered()
         environ[KEY] = key = self.key(environ)
@@ -245,17 +243,12 @@ class PageCache:
         return body
 
     def without_store(
-        self,
-        environ: dict[str, Any],
-        start_response: StartResponse,
-        error: Exception,
+        self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         """Answer while the archive cannot be reached: the page as the cache last
         kept it (its freshness cannot be checked, and the last version known beats
         none), else whatever Flask can answer without the archive: a 503 with
         Retry-After where a page needs it (views/health.py)."""
-        if not isinstance(error, ArchiveUnreachable):
-            self.store_outage.failed(error)
         environ[STORE_AWAY] = True
         key = self.key(environ)
         page = self.backend.get(key)

@@ -14,7 +14,6 @@ import glob
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,18 +22,12 @@ from pathlib import Path
 
 import pytest
 from test_page_cache import HARBOUR_STORY
+from test_several_nodes import free_port, missing
 
 from conftest import ARTICLES, build_app
 
 OTHER_STORY = "/news/harbour-town/lighthouse-keeper-retires-after-forty-years"
 AWAY_FOR_AT_MOST = 1.0  # seconds a request may take while the archive is away
-
-
-def missing(reason: str) -> None:
-    """Skip the test for want of a program; in CI, fail it."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
 
 
 def server_programs() -> Path:
@@ -59,9 +52,7 @@ class PostgreSQLServer:
         self.programs = programs
         self.folder = folder
         self.data = folder / "data"
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         # PostgreSQL will not run as root: as root, run it as Debian's postgres.
         self.as_owner = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []

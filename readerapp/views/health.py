@@ -26,6 +26,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from ..extensions import (
     RETRY_AFTER,
+    found_away,
     get_archive,
     get_index,
     get_store,
@@ -68,8 +69,7 @@ def _store() -> dict[str, Any]:
             "article_change": store.latest_article_change(),
         }
     except Exception as error:  # noqa: BLE001 - either engine's errors, any failure
-        if get_archive().dialect.unavailable(error):
-            store_outage().failed(error)
+        found_away(error, get_archive(), store_outage())
         return {"reachable": False, "error": type(error).__name__}
 
 
@@ -129,10 +129,8 @@ def answer_without_store(error: Exception) -> Response:
     site's error page, 503 with Retry-After (a reader's browser, its service worker
     and nginx all know to try again, or another node), never a traceback. Any other
     database error is a fault, and goes on to be one."""
-    if not isinstance(error, ArchiveUnreachable):
-        if not get_archive().dialect.unavailable(error):
-            raise error
-        store_outage().failed(error)
+    if not found_away(error, get_archive(), store_outage()):
+        raise error
     g.store_away = True  # the error page's header must not ask the archive either
     away = ArchiveAway(retry_after=RETRY_AFTER)
     response = make_response(current_app.handle_http_exception(away))

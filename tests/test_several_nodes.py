@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -559,6 +560,52 @@ def node_settings(settings: dict[str, str], index: Path) -> dict[str, str]:
         **{f"READERAPP_{key}": value for key, value in settings.items()},
         "READERAPP_INDEX_DIR": str(index),
     }
+
+
+class _AwayOrServing(BaseHTTPRequestHandler):
+    """A node whose shared database is away for /away (503 with Retry-After, as
+    readerapp answers then) and which serves everything else."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's spelling
+        away = self.path.startswith("/away")
+        self.send_response(503 if away else 200)
+        if away:
+            self.send_header("Retry-After", "10")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_nginx_passes_a_nodes_503_on_without_marking_it_down(nginx, tmp_path):
+    """With the database every node shares away, every node answers 503: nginx
+    must pass that on, not count it as the nodes failing. Counted (as the shipped
+    configuration once did), two 503s mark both nodes down for fail_timeout, and
+    nginx answers 502 to everything meanwhile, pages the nodes still serve too."""
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), _AwayOrServing) for _ in "ab"]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    front, folder = free_port(), tmp_path / "nginx"
+    folder.mkdir()
+    ports = tuple(server.server_address[1] for server in servers)
+    config = nginx_config(folder, front, ports)
+    proxy = Started.run(
+        [nginx, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(config)],
+        folder / "nginx.log",
+    )
+    try:
+        wait_until(lambda: get(front, "/up?first")[0] == 200, "nginx", proxy)
+        for number in range(4):  # both nodes asked, more than max_fails each
+            status, headers, _ = get(front, f"/away?{number}")
+            assert (status, headers["Retry-After"]) == (503, "10")
+        for number in range(4):
+            assert get(front, f"/up?{number}")[0] == 200
+    finally:
+        proxy.stop()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 def test_nginx_in_front_of_two_nodes_fails_over_when_one_is_killed(

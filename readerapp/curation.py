@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from .models import Article, ArticleSummary, SectionRundown, Surroundings
@@ -45,8 +46,10 @@ NEAREST_DEPTH = 20
 RelatedFinder = Callable[[Article, int], list[str]]
 
 
+@lru_cache(maxsize=4096)
 def _daily_rank(day: date, *parts: str) -> int:
-    # Stable across processes and restarts (unlike hash()), and cheap.
+    # Stable across processes and restarts (unlike hash()); kept, because every
+    # article page of a day ranks the same few sections again (#16).
     return zlib.crc32("|".join((day.isoformat(), *parts)).encode())
 
 

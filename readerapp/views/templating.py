@@ -7,7 +7,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from markupsafe import Markup, escape
 
 from .. import text
@@ -61,14 +61,30 @@ def reading_minutes(word_count: int) -> int:
     return text.reading_minutes(word_count, current_app.config["WORDS_PER_MINUTE"])
 
 
+# Origins built from requests' hosts, remembered up to KEPT_ORIGINS (a Host header
+# is the client's to choose).
+KEPT_ORIGINS = 64
+_ORIGINS: dict[tuple[str, str | None, str | None, str | None], str] = {}
+
+
 def absolute_origin() -> str:
     """Return the site's public scheme and host: SITE_URL, else this request's."""
     origin = current_app.config["SITE_URL"]
     if not origin:
-        # Werkzeug rebuilds the host URL on each call; a page asks a dozen times.
-        origin = g.get("origin")
+        # Werkzeug rebuilds the host URL on each call (decoding it from IDNA): a
+        # page asks a dozen times, and its host is one of very few.
+        environ = request.environ
+        key = (
+            environ["wsgi.url_scheme"],
+            environ.get("HTTP_HOST"),
+            environ.get("SERVER_NAME"),
+            environ.get("SERVER_PORT"),
+        )
+        origin = _ORIGINS.get(key)
         if origin is None:
-            origin = g.origin = request.host_url.rstrip("/")
+            if len(_ORIGINS) >= KEPT_ORIGINS:
+                _ORIGINS.clear()
+            origin = _ORIGINS[key] = request.host_url.rstrip("/")
     return origin
 
 

@@ -19,6 +19,7 @@ from . import (
     security,
     views,
 )
+from .views.templating import PageEnvironment
 
 
 def create_app(
@@ -31,6 +32,7 @@ def create_app(
         instance_path=str(instance_path or config.PROJECT_ROOT / "instance"),
         instance_relative_config=True,
     )
+    app.jinja_environment = PageEnvironment  # before anything makes it
     config.load(app, overrides)
     extensions.init_app(app)
     assets.init_app(app)

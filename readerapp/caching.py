@@ -173,7 +173,8 @@ def init_app(app: Flask) -> None:
         else:
             response.set_etag(page.digest)
         response.last_modified = page.last_modified
-        if not response.cache_control.no_cache:
+        # Not response.cache_control, which parses the header into an object.
+        if "no-cache" not in response.headers.get("Cache-Control", ""):
             response.headers["Cache-Control"] = SHORT_LIVED
         if cacheable:
             request.environ[pagecache.PAGE] = page

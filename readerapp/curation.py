@@ -62,9 +62,6 @@ def surroundings(
     page already shows a pick: another of that section's newest stands in.
     """
     shown = {article.id}
-    previous, newer = store.neighbours(article)
-    shown.update(s.id for s in (previous, newer) if s)
-
     candidates = store.also_read(article.id)
     if candidates is None:
         # Not chosen yet (the next index update chooses): asked for now, slowly.
@@ -72,14 +69,18 @@ def surroundings(
             related(article, RELATED_DEPTH) if related else [],
             store.tag_neighbours(article, RELATED_DEPTH),
         )
-    unshown = [c for c in candidates if c not in shown]
-    also_read = None
-    # The best candidate almost always serves: the others are read only if not.
+    # The best candidate almost always serves, read with the neighbours; the
+    # others are read only if not.
+    first = candidates[:ALSO_READ_BATCH]
+    previous, newer, read = store.neighbours_and(article, first)
+    shown.update(s.id for s in (previous, newer) if s)
+    also_read = _first_unshown(read, shown, article)
+    unshown = [c for c in candidates[len(first) :] if c not in shown]
     for start in range(0, len(unshown), ALSO_READ_BATCH):
-        batch = store.summaries(unshown[start : start + ALSO_READ_BATCH])
-        also_read = next((s for s in batch if not _same_headline(s, article)), None)
         if also_read:
             break
+        batch = store.summaries(unshown[start : start + ALSO_READ_BATCH])
+        also_read = _first_unshown(batch, shown, article)
     if also_read is None:
         also_read = _nearest_unshown(store, article, shown)
     if also_read:
@@ -293,6 +294,15 @@ class _Choosing:
                     times[other] = published
         ranked = sorted(shared, key=lambda o: (-shared[o], abs(times[o] - when), o))
         return ranked[:RELATED_DEPTH]
+
+
+def _first_unshown(
+    stories: Iterable[ArticleSummary], shown: set[str], article: Article
+) -> ArticleSummary | None:
+    return next(
+        (s for s in stories if s.id not in shown and not _same_headline(s, article)),
+        None,
+    )
 
 
 def _same_headline(one: ArticleSummary, other: Article) -> bool:

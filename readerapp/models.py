@@ -14,11 +14,19 @@ from markupsafe import Markup
 T = TypeVar("T")
 
 
+# Values that pages render through `fragment` (views/fragments.py) are hashed on
+# every page as parts of its keys: by what names them, since equal values name
+# the same thing (values equal in that alone still compare in full).
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     slug: str
     name: str
     article_count: int = 0
+
+    def __hash__(self) -> int:
+        return hash(self.slug)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +50,9 @@ class StoredPicture:
     alt: str | None = None
     caption: str | None = None
     credit: str | None = None
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
 
     @property
     def column(self) -> str:
@@ -97,6 +108,9 @@ class ArticleSummary:
     word_count: int
     language: str = ""
     picture: StoredPicture | None = None  # the lead picture, once kept on the site
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,12 +55,12 @@ def test_macro_modules_are_looked_up_once_per_process(app, client, monkeypatch):
 
     monkeypatch.setattr(app.jinja_env, "get_template", counted)
     with app.test_request_context():
-        assert macros("macros/links.html") is macros("macros/links.html")
-    assert "macros/links.html" not in looked_up
+        assert macros("macros/chrome.html") is macros("macros/chrome.html")
+    assert "macros/chrome.html" not in looked_up
     app.jinja_env.auto_reload = True  # debug: templates change under the server
     with app.test_request_context():
-        macros("macros/links.html")
-    assert "macros/links.html" in looked_up
+        macros("macros/chrome.html")
+    assert "macros/chrome.html" in looked_up
 
 
 def test_another_cache_type_is_left_as_configured(make_app, tmp_path):

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app
+from flask.globals import _cv_request
 from markupsafe import Markup
 
 from ..media import saving_data
@@ -22,6 +23,9 @@ from ..media import saving_data
 # Distinct fragments kept per app before starting again: cards for the newest
 # stories of every section, and a header per section.
 KEPT_FRAGMENTS = 8192
+# Where a request keeps what its fragments' markup depends on besides their
+# arguments: the path the site is mounted under, and whether the reader saves data.
+_SERVED_AS = "readerapp.fragments.served_as"
 
 
 def macros(template: str) -> Any:
@@ -40,20 +44,22 @@ def macros(template: str) -> Any:
 
 def fragment(template: str, macro: str, *args: Any, **options: Any) -> Markup:
     """Return `macro(*args, **options)` from `template`, rendered once per process."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # A page asks for eight fragments: the request's own context, looked up once
+    # for each rather than through Flask's proxies.
+    context = _cv_request.get()
+    app = context.app
     if app.debug:
         return _render(template, macro, args, options)
-    environ = request.environ
-    key = (
-        template,
-        macro,
-        environ.get("SCRIPT_NAME", ""),
-        # Pictures are offered in smaller widths to readers saving data.
-        saving_data(environ.get("HTTP_SAVE_DATA"), environ.get("HTTP_ECT")),
-        args,
-        # Keyword order is each call site's own, so the same call is found again.
-        tuple(options.items()),
-    )
+    environ = context.request.environ
+    served_as = environ.get(_SERVED_AS)
+    if served_as is None:
+        served_as = environ[_SERVED_AS] = (
+            environ.get("SCRIPT_NAME", ""),
+            # Pictures are offered in smaller widths to readers saving data.
+            saving_data(environ.get("HTTP_SAVE_DATA"), environ.get("HTTP_ECT")),
+        )
+    # Keyword order is each call site's own, so the same call is found again.
+    key = (template, macro, served_as, args, tuple(options.items()))
     kept = app.extensions["readerapp.fragments"]
     markup = kept.get(key)
     if markup is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 from flask_caching.backends import SimpleCache as FlaskSimpleCache
+from werkzeug.http import http_date
 
 from . import pagecache
 from .extensions import cache, get_store, store_away
@@ -58,7 +59,7 @@ def vary_on(response: Response, *names: str) -> None:
     Werkzeug's `response.vary` parses the header into a set and writes it back on
     every change; on every page that is a noticeable part of its cost (#16).
     """
-    current = response.headers.get("Vary")
+    current = ", ".join(response.headers.getlist("Vary"))
     if not current:
         response.headers["Vary"] = ", ".join(names)
         return
@@ -119,12 +120,6 @@ def _use_constant_time_simple_cache(app: Flask) -> None:
         )
 
 
-def _encoding(response: Response) -> str | None:
-    if response.mimetype not in COMPRESSIBLE_TYPES:
-        return None
-    return pagecache.preferred_encoding(request.headers.get("Accept-Encoding", ""))
-
-
 def init_app(app: Flask) -> None:
     """Validate and compress generated pages, offer them to the page cache;
     compress static files once."""
@@ -134,16 +129,23 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def validate_and_compress(response: Response) -> Response:
-        if request.method not in ("GET", "HEAD") or response.status_code != 200:
+        # Every page passes here: the request looked up once, not through its proxy.
+        asked = request._get_current_object()  # type: ignore[attr-defined]
+        if asked.method not in ("GET", "HEAD") or response.status_code != 200:
             return response
-        if response.mimetype in COMPRESSIBLE_TYPES:
+        mimetype = response.mimetype
+        if mimetype in COMPRESSIBLE_TYPES:
             vary_on(response, "Accept-Encoding")
-        encoding = _encoding(response)
+            encoding = pagecache.preferred_encoding(
+                asked.environ.get("HTTP_ACCEPT_ENCODING", "")
+            )
+        else:
+            encoding = None
         if response.direct_passthrough:
-            if encoding and request.endpoint == "static":
+            if encoding and asked.endpoint == "static":
                 _compress_static_file(app, response, encoding)
             return response
-        if response.mimetype not in VALIDATED_TYPES:
+        if mimetype not in VALIDATED_TYPES:
             return response
         body = response.get_data()
         # A page made while the archive is away read nothing from it.
@@ -152,14 +154,17 @@ def init_app(app: Flask) -> None:
             body=body,
             digest=hashlib.sha256(body).hexdigest()[:32],
             last_modified=max(started, changed) if changed else started,
-            seq=request.environ.get(pagecache.SEQ, 0),
+            seq=asked.environ.get(pagecache.SEQ, 0),
             reads=pagecache.reads(),
             compressible=len(body) >= pagecache.MIN_COMPRESS_BYTES,
         )
+        # Werkzeug's Headers raise and catch an exception for each name a `get` or
+        # `in` does not find: every page asks for a few that are not there (#16).
+        headers = response.headers
         cacheable = (
-            pagecache.KEY in request.environ
-            and request.endpoint in pagecache.CACHED_ENDPOINTS
-            and "Set-Cookie" not in response.headers
+            pagecache.KEY in asked.environ
+            and asked.endpoint in pagecache.CACHED_ENDPOINTS
+            and not headers.getlist("Set-Cookie")
         )
         if page.compressible and encoding:
             # Only the encoding asked for: a crawler asking for none costs none. The
@@ -167,20 +172,26 @@ def init_app(app: Flask) -> None:
             page.encoded[encoding] = compress(body, encoding)
         if encoding in page.encoded:
             response.set_data(page.encoded[encoding])
-            response.headers["Content-Encoding"] = encoding
+            headers["Content-Encoding"] = encoding
             # Each encoding is its own representation, so it has its own strong ETag.
-            response.set_etag(f"{page.digest}-{encoding}")
+            headers["ETag"] = f'"{page.digest}-{encoding}"'
         else:
-            response.set_etag(page.digest)
-        response.last_modified = page.last_modified
+            headers["ETag"] = f'"{page.digest}"'
+        headers["Last-Modified"] = _http_date(page.last_modified)
         # Not response.cache_control, which parses the header into an object.
-        if "no-cache" not in response.headers.get("Cache-Control", ""):
-            response.headers["Cache-Control"] = SHORT_LIVED
+        if not any("no-cache" in value for value in headers.getlist("Cache-Control")):
+            headers["Cache-Control"] = SHORT_LIVED
         if cacheable:
-            request.environ[pagecache.PAGE] = page
-        if _CONDITIONS.isdisjoint(request.environ):
+            asked.environ[pagecache.PAGE] = page
+        if _CONDITIONS.isdisjoint(asked.environ):
             return response  # nothing to compare with: the page as it is
-        return response.make_conditional(request)
+        return response.make_conditional(asked)
+
+
+@lru_cache(maxsize=64)
+def _http_date(moment: datetime) -> str:
+    # Pages share a few: the archive's last change, or when this process started.
+    return http_date(moment)
 
 
 def _compress_static_file(app: Flask, response: Response, encoding: str) -> None:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from .models import Article, ArticleSummary, SectionRundown, Surroundings
+from .models import Article, ArticleSummary, Section, SectionRundown, Surroundings
 from .search import ArchiveIndex, Likeness, likeness_text
 from .store import Store, open_store
 
@@ -94,21 +94,39 @@ def surroundings(
 
     # The day's picks for the section: every page of it offers the same few, as
     # a front page's rail does, and renders them once (#16).
-    home = article.section.slug
-    others = [s for s in store.sections() if s.slug != home]
-    ranks = {s.slug: _daily_rank(day, home, s.slug) for s in others}
-    others.sort(key=lambda s: ranks[s.slug])
     dont_miss = []
-    for section in others[:DONT_MISS_COUNT]:
-        pool = [
-            s for s in store.latest(DONT_MISS_DEPTH, section.slug) if s.id not in shown
-        ]
+    for slug, rank in _day_picks(day, article.section.slug, store.navigation()):
+        pool = [s for s in store.latest(DONT_MISS_DEPTH, slug) if s.id not in shown]
         if pool:
             # The rank that placed the section picks its story: one hash each.
-            pick = pool[ranks[section.slug] % len(pool)]
+            pick = pool[rank % len(pool)]
             dont_miss.append(pick)
             shown.add(pick.id)
     return Surroundings(also_read, previous, newer, tuple(latest), tuple(dont_miss))
+
+
+# The day's "Don't miss" sections for each section, as ranked from the sections
+# kept then: every article page of a section asks the same (#16).
+_PICKED_LIMIT = 4096
+_picked: dict[tuple[date, str], tuple[tuple[Section, ...], list[tuple[str, int]]]] = {}
+
+
+def _day_picks(
+    day: date, home: str, sections: tuple[Section, ...]
+) -> list[tuple[str, int]]:
+    """Return the slug and rank of each section "Don't miss" draws from on a day."""
+    kept = _picked.get((day, home))
+    if kept is not None and kept[0] is sections:
+        return kept[1]
+    ranked = sorted(
+        (_daily_rank(day, home, s.slug), s.slug) for s in sections if s.slug != home
+    )
+    picks = [(slug, rank) for rank, slug in ranked[:DONT_MISS_COUNT]]
+    if len(_picked) >= _PICKED_LIMIT:
+        _picked.clear()
+    # Kept with the very tuple it was ranked from: another means the sections changed.
+    _picked[(day, home)] = (sections, picks)
+    return picks
 
 
 def _blend(by_text: list[str], by_tags: list[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, has_request_context, request
@@ -85,7 +86,13 @@ def get_index() -> ArchiveIndex:
 
 def timezone() -> ZoneInfo:
     """Return the newsroom's time zone."""
-    return ZoneInfo(current_app.config["TIMEZONE"])
+    return _zone(current_app.config["TIMEZONE"])
+
+
+@lru_cache(maxsize=16)
+def _zone(name: str) -> ZoneInfo:
+    # ZoneInfo keeps its zones too, behind a weak cache: a page asks four times.
+    return ZoneInfo(name)
 
 
 def _release_store(_error: BaseException | None = None) -> None:

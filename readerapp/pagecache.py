@@ -187,7 +187,8 @@ class PageCache:
 
     def key(self, environ: dict[str, Any]) -> str:
         """Return the cache key of the page this request asks for."""
-        query = sorted(parse_qsl(environ.get("QUERY_STRING", ""), True))
+        query_string = environ.get("QUERY_STRING", "")
+        query = sorted(parse_qsl(query_string, True)) if query_string else []
         day = datetime.now(self.zone).date().isoformat()
         origin = (
             (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"))

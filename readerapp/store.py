@@ -439,6 +439,13 @@ class Store:
             return self._sections()
         return list(self.shared.get("sections", self._navigation_sections, self.reads))
 
+    def navigation(self) -> tuple[Section, ...]:
+        """Return `sections()` as kept for every page alike: the same tuple until
+        the sections change (where reads are shared), so it may be kept by."""
+        if self.shared is None:
+            return tuple(self.sections())
+        return self.shared.get("sections", self._navigation_sections, self.reads)
+
     def _navigation_sections(self) -> tuple[Section, ...]:
         self.reads.add(NAV_TAG)
         return tuple(self._sections())

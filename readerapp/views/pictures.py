@@ -153,5 +153,6 @@ def init_app(app: Flask) -> None:
         if response.mimetype == "text/html":
             # Pages differ for readers saving data (sizes); ECT is sent once asked.
             vary_on(response, *LIGHT_HEADERS)
-            response.headers.setdefault("Accept-CH", "ECT")
+            if not response.headers.getlist("Accept-CH"):  # no exception raised
+                response.headers["Accept-CH"] = "ECT"
         return response

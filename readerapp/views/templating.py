@@ -143,4 +143,4 @@ def nav_sections() -> tuple[Section, ...]:
     the archive cannot be reached)."""
     if store_away():
         return ()
-    return tuple(get_store().sections())
+    return get_store().navigation()

@@ -74,6 +74,8 @@ class ChangeWatch:
 
     def is_fresh(self, kept: Kept) -> bool:
         """Return whether nothing it read has changed since it was made."""
+        if kept.seq >= self.seq:
+            return True  # nothing at all has changed since: no tag to look at
         return all(self._tag_seq.get(tag, 0) <= kept.seq for tag in kept.reads)
 
 

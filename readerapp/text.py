@@ -115,14 +115,16 @@ def split_at_third(body_html: str) -> tuple[str, str]:
     boundaries = []
     depth = 0
     for match in _TAG_NAME.finditer(body_html):
-        closing, name = match.group(1), match.group(2).lower()
+        closing, name = match.group(1, 2)
+        name = name.lower()
         if name in _VOID:
             continue
         depth += -1 if closing else 1
         if depth == 0 and name in _BLOCKS:
             boundaries.append(match.end())
     # The last boundary is the end of the body: a cut there would split nothing.
-    inner = [end for end in boundaries if body_html[end:].strip()]
+    content_end = len(body_html.rstrip())
+    inner = [end for end in boundaries if end < content_end]
     if not inner:
         return body_html, ""
     cut = inner[math.ceil(len(boundaries) / 3) - 1]

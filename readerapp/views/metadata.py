@@ -45,14 +45,20 @@ class PageMetadata:
         Built here rather than in a template: a page carries some thirty of them,
         and a macro escaping each took a tenth of an uncached article's time (#16).
         """
-        tags = [f'\n  <link rel="canonical" href="{escape(self.canonical)}">']
-        # The names are this module's own; the values may be anything a story says.
+        # The names are this module's own; the values may be anything a story says,
+        # and the cards repeat most of them (title, description, address, picture).
+        escaped = dict.fromkeys(
+            [self.canonical, *(value for _, value in self.open_graph + self.twitter)]
+        )
+        for value in escaped:
+            escaped[value] = escape(value)
+        tags = [f'\n  <link rel="canonical" href="{escaped[self.canonical]}">']
         tags.extend(
-            f'\n  <meta property="{name}" content="{escape(content)}">'
+            f'\n  <meta property="{name}" content="{escaped[content]}">'
             for name, content in self.open_graph
         )
         tags.extend(
-            f'\n  <meta name="{name}" content="{escape(content)}">'
+            f'\n  <meta name="{name}" content="{escaped[content]}">'
             for name, content in self.twitter
         )
         tags.extend(
@@ -111,35 +117,27 @@ def _facts() -> _SiteFacts:
     return facts
 
 
-def _site() -> tuple[str, str]:
-    facts = _facts()
-    return facts.name, facts.home
-
-
-def _publisher() -> dict[str, Any]:
-    return _facts().publisher
-
-
-def _breadcrumbs(*trail: tuple[str, str]) -> dict[str, Any]:
-    name, home = _site()
+def _breadcrumbs(facts: _SiteFacts, *trail: tuple[str, str]) -> dict[str, Any]:
     return {
         "@context": SCHEMA_ORG,
         "@type": "BreadcrumbList",
         "itemListElement": [
             {"@type": "ListItem", "position": n, "name": label, "item": url}
-            for n, (label, url) in enumerate([(name, home), *trail], start=1)
+            for n, (label, url) in enumerate(
+                [(facts.name, facts.home), *trail], start=1
+            )
         ],
     }
 
 
 def _cards(
+    facts: _SiteFacts,
     kind: str,
     title: str,
     description: str,
     url: str,
     image: tuple[str, str] | None,
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    facts = _facts()
     picture, alt = image or (facts.icon, facts.name)
     open_graph = [
         ("og:site_name", facts.name),
@@ -165,6 +163,7 @@ def _cards(
 
 def for_article(article: Article) -> PageMetadata:
     """Describe an article page: NewsArticle and its breadcrumbs."""
+    facts = _facts()
     origin = absolute_origin()
     url = origin + article_path(article)
     section_url = origin + site_url("news.section", section_slug=article.section.slug)
@@ -180,7 +179,7 @@ def for_article(article: Article) -> PageMetadata:
         author = {"@type": "Person", "name": article.byline}
     else:
         # Many-handed sources (Wikinews) credit the source; else the site itself.
-        organisation = credit["credit"] if credit else _site()[0]
+        organisation = credit["credit"] if credit else facts.name
         author = {"@type": "Organization", "name": organisation}
     published, modified = rfc3339(article.published), rfc3339(article.modified)
     news_article: dict[str, Any] = {
@@ -194,7 +193,7 @@ def for_article(article: Article) -> PageMetadata:
         "datePublished": published,
         "dateModified": modified,
         "author": [author],
-        "publisher": _publisher(),
+        "publisher": facts.publisher,
         "articleSection": article.section.name,
         "wordCount": article.word_count,
         "inLanguage": article.language or current_app.config["SITE_LANGUAGE"],
@@ -208,7 +207,9 @@ def for_article(article: Article) -> PageMetadata:
         news_article["isBasedOn"] = article.source_url
     if credit:
         news_article["license"] = credit["licence_url"]
-    open_graph, twitter = _cards("article", article.headline, description, url, image)
+    open_graph, twitter = _cards(
+        facts, "article", article.headline, description, url, image
+    )
     open_graph += [
         ("article:published_time", published),
         ("article:modified_time", modified),
@@ -222,7 +223,9 @@ def for_article(article: Article) -> PageMetadata:
         twitter=twitter,
         linked_data=[
             news_article,
-            _breadcrumbs((article.section.name, section_url), (article.headline, url)),
+            _breadcrumbs(
+                facts, (article.section.name, section_url), (article.headline, url)
+            ),
         ],
     )
 
@@ -236,7 +239,8 @@ def for_listing(section: Section | None, page: Page[ArticleSummary]) -> PageMeta
     else:
         url = absolute_url("news.latest", **values)
         title, trail = "All stories", [("All stories", url)]
-    name, home = _site()
+    facts = _facts()
+    name, home = facts.name, facts.home
     stories = f"{section.name} stories" if section else "stories"
     description = (
         f"The newest {stories} from {name}, page {page.number} of {page.count}."
@@ -262,19 +266,20 @@ def for_listing(section: Section | None, page: Page[ArticleSummary]) -> PageMeta
             ],
         },
     }
-    open_graph, twitter = _cards("website", title, description, url, None)
+    open_graph, twitter = _cards(facts, "website", title, description, url, None)
     return PageMetadata(
         canonical=url,
         description=description,
         open_graph=open_graph,
         twitter=twitter,
-        linked_data=[collection, _breadcrumbs(*trail)],
+        linked_data=[collection, _breadcrumbs(facts, *trail)],
     )
 
 
 def for_home() -> PageMetadata:
     """Describe the home page: the WebSite, and how to search it."""
-    name, home = _site()
+    facts = _facts()
+    name, home = facts.name, facts.home
     description = current_app.config["SITE_DESCRIPTION"]
     website = {
         "@context": SCHEMA_ORG,
@@ -284,7 +289,7 @@ def for_home() -> PageMetadata:
         "name": name,
         "description": description,
         "inLanguage": current_app.config["SITE_LANGUAGE"],
-        "publisher": _publisher(),
+        "publisher": facts.publisher,
         "potentialAction": {
             "@type": "SearchAction",
             "target": {
@@ -294,12 +299,12 @@ def for_home() -> PageMetadata:
             "query-input": "required name=search_term_string",
         },
     }
-    open_graph, twitter = _cards("website", name, description, home, None)
+    open_graph, twitter = _cards(facts, "website", name, description, home, None)
     return PageMetadata(home, description, open_graph, twitter, [website])
 
 
 def for_page(endpoint: str, title: str, description: str) -> PageMetadata:
     """Describe a plain page of the site, such as About."""
     url = absolute_url(endpoint)
-    open_graph, twitter = _cards("website", title, description, url, None)
+    open_graph, twitter = _cards(_facts(), "website", title, description, url, None)
     return PageMetadata(url, description, open_graph, twitter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -135,7 +136,13 @@ def source_credit(source_url: str | None) -> dict[str, Any] | None:
     """Return the credit and licence for an article's source, if one is configured."""
     if not source_url:
         return None
-    return current_app.config["SOURCE_CREDITS"].get(urlsplit(source_url).hostname)
+    return current_app.config["SOURCE_CREDITS"].get(_hostname(source_url))
+
+
+@lru_cache(maxsize=256)
+def _hostname(url: str) -> str | None:
+    # An article page asks twice (its metadata and its source note).
+    return urlsplit(url).hostname
 
 
 def nav_sections() -> tuple[Section, ...]:

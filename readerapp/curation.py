@@ -71,7 +71,7 @@ def surroundings(
         )
     # The best candidate almost always serves, read with the neighbours; the
     # others are read only if not.
-    first = candidates[:ALSO_READ_BATCH]
+    first = candidates[:1]
     previous, newer, read = store.neighbours_and(article, first)
     shown.update(s.id for s in (previous, newer) if s)
     also_read = _first_unshown(read, shown, article)

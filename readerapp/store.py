@@ -12,6 +12,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -310,6 +311,13 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
+@lru_cache(maxsize=1024)
+def _section(slug: str, name: str) -> Section:
+    # A section as an article names it (no count): one object per section, not
+    # one per story read; an article page reads five (#16).
+    return Section(slug, name)
+
+
 def _summary(row: Sequence) -> ArticleSummary:
     return ArticleSummary(
         id=row[0],
@@ -319,7 +327,7 @@ def _summary(row: Sequence) -> ArticleSummary:
         byline=row[4],
         published=datetime.fromisoformat(row[5]),
         word_count=row[6],
-        section=Section(slug=row[7], name=row[8]),
+        section=_section(row[7], row[8]),
         language=row[9],
         picture=StoredPicture.from_column(row[10]) if row[10] else None,
     )
@@ -341,7 +349,7 @@ def _article(row: Sequence) -> Article:
         tags=tuple(json.loads(row[9])),
         source_url=row[10],
         word_count=row[11],
-        section=Section(slug=row[12], name=row[13]),
+        section=_section(row[12], row[13]),
         language=row[14],
         picture=StoredPicture.from_column(row[16], described) if row[16] else None,
         picture_source=described,

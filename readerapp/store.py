@@ -333,6 +333,11 @@ def _summary(row: Sequence) -> ArticleSummary:
     )
 
 
+def _tags(column: str) -> tuple[str, ...]:
+    # Most stories have none: no JSON parser for those.
+    return () if column == "[]" else tuple(json.loads(column))
+
+
 def _article(row: Sequence) -> Article:
     described = Picture(**json.loads(row[15])) if row[15] else None
     return Article(
@@ -346,7 +351,7 @@ def _article(row: Sequence) -> Article:
         body_text=row[6],
         published=datetime.fromisoformat(row[7]),
         updated=_datetime(row[8]),
-        tags=tuple(json.loads(row[9])),
+        tags=_tags(row[9]),
         source_url=row[10],
         word_count=row[11],
         section=_section(row[12], row[13]),

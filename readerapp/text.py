@@ -97,6 +97,8 @@ def demote_headings(body_html: str, top: int = 2) -> str:
     The page's headline is the <h1>; a body that starts at <h3>, or uses <h1>,
     would break the heading outline screen readers navigate by.
     """
+    if "<h" not in body_html and "<H" not in body_html:
+        return body_html  # most stories have no headings of their own
     levels = sorted({int(level) for _, level in _HEADING.findall(body_html)})
     renumber = {old: min(top + rank, 6) for rank, old in enumerate(levels)}
     if all(old == new for old, new in renumber.items()):

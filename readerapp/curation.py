@@ -9,10 +9,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
-from functools import lru_cache
 from pathlib import Path
 
-from .models import Article, ArticleSummary, Section, SectionRundown, Surroundings
+from .models import Article, ArticleSummary, SectionRundown, Surroundings
 from .search import ArchiveIndex, Likeness, likeness_text
 from .store import Store, open_store
 
@@ -46,10 +45,8 @@ NEAREST_DEPTH = 20
 RelatedFinder = Callable[[Article, int], list[str]]
 
 
-@lru_cache(maxsize=4096)
 def _daily_rank(day: date, *parts: str) -> int:
-    # Stable across processes and restarts (unlike hash()); kept, because every
-    # article page of a day ranks the same few sections again (#16).
+    # Stable across processes and restarts (unlike hash()), and cheap.
     return zlib.crc32("|".join((day.isoformat(), *parts)).encode())
 
 
@@ -94,39 +91,47 @@ def surroundings(
 
     # The day's picks for the section: every page of it offers the same few, as
     # a front page's rail does, and renders them once (#16).
-    dont_miss = []
-    for slug, rank in _day_picks(day, article.section.slug, store.navigation()):
-        pool = [s for s in store.latest(DONT_MISS_DEPTH, slug) if s.id not in shown]
+    dont_miss = _dont_miss(store, day, article.section.slug, shown)
+    return Surroundings(also_read, previous, newer, tuple(latest), dont_miss)
+
+
+def _dont_miss(
+    store: Store, day: date, home: str, shown: set[str]
+) -> tuple[ArticleSummary, ...]:
+    """Return a section's "Don't miss" picks for a day, none of them shown already.
+
+    Made once and kept while the sections and stories it drew from stand (the
+    store's shared reads): only a page showing one of those stories (its "Also
+    read" can be) draws again without it.
+    """
+    picks, drawn_from = store.kept(
+        ("dont miss", day, home), lambda: _draw_dont_miss(store, day, home, set())
+    )
+    if drawn_from.isdisjoint(shown):
+        return picks
+    return _draw_dont_miss(store, day, home, shown)[0]
+
+
+def _draw_dont_miss(
+    store: Store, day: date, home: str, shown: set[str]
+) -> tuple[tuple[ArticleSummary, ...], frozenset[str]]:
+    """Draw a story from each of the day's other sections (ranked by a hash of the
+    day and both sections), none of them shown; return them and every story the
+    draw could have taken."""
+    ranked = sorted(
+        (_daily_rank(day, home, section.slug), section.slug)
+        for section in store.navigation()
+        if section.slug != home
+    )
+    picks, drawn_from = [], set()
+    for rank, slug in ranked[:DONT_MISS_COUNT]:
+        newest = store.latest(DONT_MISS_DEPTH, slug)
+        drawn_from.update(s.id for s in newest)
+        pool = [s for s in newest if s.id not in shown]
         if pool:
             # The rank that placed the section picks its story: one hash each.
-            pick = pool[rank % len(pool)]
-            dont_miss.append(pick)
-            shown.add(pick.id)
-    return Surroundings(also_read, previous, newer, tuple(latest), tuple(dont_miss))
-
-
-# The day's "Don't miss" sections for each section, as ranked from the sections
-# kept then: every article page of a section asks the same (#16).
-_PICKED_LIMIT = 4096
-_picked: dict[tuple[date, str], tuple[tuple[Section, ...], list[tuple[str, int]]]] = {}
-
-
-def _day_picks(
-    day: date, home: str, sections: tuple[Section, ...]
-) -> list[tuple[str, int]]:
-    """Return the slug and rank of each section "Don't miss" draws from on a day."""
-    kept = _picked.get((day, home))
-    if kept is not None and kept[0] is sections:
-        return kept[1]
-    ranked = sorted(
-        (_daily_rank(day, home, s.slug), s.slug) for s in sections if s.slug != home
-    )
-    picks = [(slug, rank) for rank, slug in ranked[:DONT_MISS_COUNT]]
-    if len(_picked) >= _PICKED_LIMIT:
-        _picked.clear()
-    # Kept with the very tuple it was ranked from: another means the sections changed.
-    _picked[(day, home)] = (sections, picks)
-    return picks
+            picks.append(pool[rank % len(pool)])
+    return tuple(picks), frozenset(drawn_from)
 
 
 def _blend(by_text: list[str], by_tags: list[str]) -> list[str]:

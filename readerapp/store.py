@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Hashable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from markupsafe import Markup
 
@@ -48,6 +55,8 @@ from .text import picture_urls, slugify
 
 if TYPE_CHECKING:
     from .changes import SharedReads
+
+T = TypeVar("T")
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 POSTGRESQL_SCHEMA = Path(__file__).with_name("schema_postgresql.sql")
@@ -451,6 +460,16 @@ class Store:
             self.reads.add(NAV_TAG)
             return self._sections()
         return list(self.shared.get("sections", self._navigation_sections, self.reads))
+
+    def kept(self, key: Hashable, read: Callable[[], T]) -> T:
+        """Return read()'s value, made once and kept while nothing it read from
+        this store changes (where reads are shared between pages), else made now.
+
+        For what many pages derive alike from shared reads: `key` must name all
+        that read() depends on besides the archive."""
+        if self.shared is None:
+            return read()
+        return self.shared.get(key, read, self.reads)
 
     def navigation(self) -> tuple[Section, ...]:
         """Return `sections()` as kept for every page alike: the same tuple until

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 _HYPHENS = re.compile(r"-{2,}")
@@ -225,6 +226,7 @@ _RTL_LANGUAGES = frozenset(
 _RTL_SCRIPTS = frozenset({"arab", "hebr", "syrc", "thaa", "nkoo", "adlm", "rohg"})
 
 
+@lru_cache(maxsize=256)
 def is_right_to_left(language: str) -> bool:
     """Tell whether a language tag names a language (or script) written right to left.
 

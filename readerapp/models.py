@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -27,6 +27,30 @@ class Section:
 
     def __hash__(self) -> int:
         return hash(self.slug)
+
+
+@dataclass(frozen=True, slots=True)
+class Navigation:
+    """The sections every page's header links to, busiest first.
+
+    Kept once for all pages (the store's shared reads) and hashed once: it is part
+    of the key of the header fragment every page renders.
+    """
+
+    sections: tuple[Section, ...]
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash(self.sections))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __iter__(self) -> Iterator[Section]:
+        return iter(self.sections)
+
+    def __len__(self) -> int:
+        return len(self.sections)
 
 
 @dataclass(frozen=True, slots=True)

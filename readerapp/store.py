@@ -42,6 +42,7 @@ from .models import (
     ArticleStamp,
     ArticleSummary,
     MissingPicture,
+    Navigation,
     Page,
     Picture,
     PictureReport,
@@ -456,10 +457,7 @@ class Store:
 
         Readers depend on the order and names (NAV_TAG), not on the counts.
         """
-        if self.shared is None:
-            self.reads.add(NAV_TAG)
-            return self._sections()
-        return list(self.shared.get("sections", self._navigation_sections, self.reads))
+        return list(self.navigation())
 
     def kept(self, key: Hashable, read: Callable[[], T]) -> T:
         """Return read()'s value, made once and kept while nothing it read from
@@ -471,16 +469,17 @@ class Store:
             return read()
         return self.shared.get(key, read, self.reads)
 
-    def navigation(self) -> tuple[Section, ...]:
-        """Return `sections()` as kept for every page alike: the same tuple until
-        the sections change (where reads are shared), so it may be kept by."""
+    def navigation(self) -> Navigation:
+        """Return `sections()` as every page's header links to them: the same
+        object until the sections change (where reads are shared), so it may be
+        kept by."""
         if self.shared is None:
-            return tuple(self.sections())
+            return self._navigation_sections()
         return self.shared.get("sections", self._navigation_sections, self.reads)
 
-    def _navigation_sections(self) -> tuple[Section, ...]:
+    def _navigation_sections(self) -> Navigation:
         self.reads.add(NAV_TAG)
-        return tuple(self._sections())
+        return Navigation(tuple(self._sections()))
 
     def _sections(self) -> list[Section]:
         rows = self.db.execute(

@@ -12,15 +12,18 @@ from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 _HYPHENS = re.compile(r"-{2,}")
-# Attribute values may hold ">", so a tag is matched with its quoted values.
-_TAG = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
+# Attribute values may hold ">", so a tag is matched with its quoted values; the
+# patterns are written unrolled and possessive, which sre runs twice as fast (#16).
+_TAG = re.compile(r"""<[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>""")
 _BLOCK_END = re.compile(
     r"</(?:p|h[1-6]|li|dt|dd|blockquote|figcaption|caption|tr|pre)>|<br\s*/?>",
     re.IGNORECASE,
 )
 _SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
 _BLANK_LINES = re.compile(r" ?\n[\s]*")
-_TAG_NAME = re.compile(r"""<(/?)([a-zA-Z][a-zA-Z0-9]*)\b(?:[^>"']|"[^"]*"|'[^']*')*>""")
+_TAG_NAME = re.compile(
+    r"""<(/?)([a-zA-Z][a-zA-Z0-9]*+)[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>"""
+)
 _VOID = {"br", "hr", "img", "wbr"}
 _BLOCKS = {
     "p",

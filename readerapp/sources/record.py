@@ -11,7 +11,8 @@ from typing import Any
 from . import Entry
 from .jsonl import checksum
 
-_TAG = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
+# A tag with its quoted attribute values (which may hold ">"), unrolled as text.py's.
+_TAG = re.compile(r"""<[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>""")
 _BLOCK = re.compile(r"</?(?:p|div|br|li|h[1-6]|blockquote|tr)\b[^>]*>", re.I)
 # What excerpts end with when they are only the start of the body.
 _TRAILER = re.compile(

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 
 from .. import text
 from ..extensions import get_store, store_away, timezone
-from ..models import Article, ArticleStamp, ArticleSummary, Section
+from ..models import Article, ArticleStamp, ArticleSummary, Navigation
 from .urls import article_path, site_url
 
 
@@ -145,7 +145,7 @@ def _hostname(url: str) -> str | None:
     return urlsplit(url).hostname
 
 
-def nav_sections() -> tuple[Section, ...]:
+def nav_sections() -> Navigation | tuple[()]:
     """Return the sections for the site navigation, busiest first (none while
     the archive cannot be reached)."""
     if store_away():

@@ -21,8 +21,13 @@ _BLOCK_END = re.compile(
 )
 _SPACES = re.compile(r"[ \t\r\f\v\xa0]+")
 _BLANK_LINES = re.compile(r" ?\n[\s]*")
-_TAG_NAME = re.compile(
-    r"""<(/?)([a-zA-Z][a-zA-Z0-9]*+)[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>"""
+_ATTRIBUTES = r"""[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+"""
+_TAG_NAME = re.compile(rf"<(/?)([a-zA-Z][a-zA-Z0-9]*+){_ATTRIBUTES}>")
+# A whole paragraph or heading, tags and all: HTML never nests one in another of
+# its kind, so it ends at the first closing tag of its name outside a tag.
+_PLAIN_BLOCK = re.compile(
+    rf"<(p|h[2-6])\b{_ATTRIBUTES}>(?:[^<]++|<(?!/\1\b){_ATTRIBUTES}>)*+</\1\b{_ATTRIBUTES}>",
+    re.IGNORECASE,
 )
 _VOID = {"br", "hr", "img", "wbr"}
 _BLOCKS = {
@@ -118,23 +123,36 @@ def split_at_third(body_html: str) -> tuple[str, str]:
 
     The second part is empty when the body has fewer than two top-level blocks.
     """
+    # Worked on as a plain string: Markup's own slicing and stripping are Python.
+    html = str(body_html)
     boundaries = []
     depth = 0
-    for match in _TAG_NAME.finditer(body_html):
+    position = 0
+    while match := _TAG_NAME.search(html, position):
+        position = match.end()
         closing, name = match.group(1, 2)
+        if depth == 0 and not closing:
+            # Most top-level blocks are paragraphs: one match each, rather than
+            # a turn of this loop for each link and emphasis inside (#16).
+            block = _PLAIN_BLOCK.match(html, match.start())
+            if block:
+                position = block.end()
+                boundaries.append(position)
+                continue
         name = name.lower()
         if name in _VOID:
             continue
         depth += -1 if closing else 1
         if depth == 0 and name in _BLOCKS:
-            boundaries.append(match.end())
+            boundaries.append(position)
     # The last boundary is the end of the body: a cut there would split nothing.
-    content_end = len(body_html.rstrip())
+    content_end = len(html.rstrip())
     inner = [end for end in boundaries if end < content_end]
     if not inner:
         return body_html, ""
     cut = inner[math.ceil(len(boundaries) / 3) - 1]
-    return body_html[:cut], body_html[cut:]
+    markup = type(body_html)  # sanitised Markup stays Markup
+    return markup(html[:cut]), markup(html[cut:])
 
 
 # Sanitised HTML always double-quotes its attribute values (bleach's serializer).

@@ -470,9 +470,9 @@ class Store:
         return self.shared.get(key, read, self.reads)
 
     def navigation(self) -> Navigation:
-        """Return `sections()` as every page's header links to them: the same
-        object until the sections change (where reads are shared), so it may be
-        kept by."""
+        """Return `sections()` as every page's header links to them: one object,
+        the same until the sections change where reads are shared, so that what is
+        made from it (the header fragment, "Don't miss") can be kept with it."""
         if self.shared is None:
             return self._navigation_sections()
         return self.shared.get("sections", self._navigation_sections, self.reads)

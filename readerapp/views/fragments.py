@@ -44,8 +44,8 @@ def macros(template: str) -> Any:
 
 def fragment(template: str, macro: str, *args: Any, **options: Any) -> Markup:
     """Return `macro(*args, **options)` from `template`, rendered once per process."""
-    # A page asks for eight fragments: the request's own context, looked up once
-    # for each rather than through Flask's proxies.
+    # Every page asks for several: the request's own context, looked up once for
+    # each rather than through Flask's proxies.
     context = _cv_request.get()
     app = context.app
     if app.debug:

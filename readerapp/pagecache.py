@@ -124,7 +124,6 @@ class Unfailing:
     against the cache.
     """
 
-    RETRY_AFTER = Outage.RETRY_AFTER
     PROBE_KEY = "readerapp:probe"
 
     def __init__(self, backend: Any, logger: logging.Logger) -> None:

@@ -17,6 +17,7 @@ from .. import text
 from ..models import Article, ArticleSummary, Page, Section
 from .pictures import shared_picture
 from .templating import (
+    KEPT_ORIGINS,
     absolute_article_url,
     absolute_origin,
     absolute_url,
@@ -28,9 +29,6 @@ from .urls import article_path, site_url
 SCHEMA_ORG = "https://schema.org"
 # The site icon stands in for a story's picture in link previews.
 FALLBACK_IMAGE = ("icons/icon-512.png", 512)
-# Distinct site addresses (SITE_URL, else each Host a request names, under each
-# mount path) whose facts are kept before starting again.
-KEPT_ORIGINS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +140,7 @@ def _facts() -> _SiteFacts:
                 "height": size,
             },
         }
+        # As many addresses as origins are kept (a Host header is the client's).
         if len(kept) >= KEPT_ORIGINS:
             kept.clear()
         facts = kept[key] = _SiteFacts(origin, name, home, icon, publisher)

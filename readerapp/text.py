@@ -71,9 +71,14 @@ def slugify(text: str) -> str:
     return slug or "article"
 
 
+def without_tags(markup: str) -> str:
+    """Return markup with every tag taken out, its text and entities as they are."""
+    return _TAG.sub("", markup)
+
+
 def html_to_text(body_html: str) -> str:
     """Return the readable text of sanitised HTML, one line per block."""
-    text = html.unescape(_TAG.sub("", _BLOCK_END.sub("\n", body_html)))
+    text = html.unescape(without_tags(_BLOCK_END.sub("\n", body_html)))
     text = _SPACES.sub(" ", text)
     return _BLANK_LINES.sub("\n", text).strip()
 

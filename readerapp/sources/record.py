@@ -8,11 +8,10 @@ import json
 import re
 from typing import Any
 
+from ..text import without_tags
 from . import Entry
 from .jsonl import checksum
 
-# A tag with its quoted attribute values (which may hold ">"), unrolled as text.py's.
-_TAG = re.compile(r"""<[^>"']*+(?:(?:"[^"]*+"|'[^']*+')[^>"']*+)*+>""")
 _BLOCK = re.compile(r"</?(?:p|div|br|li|h[1-6]|blockquote|tr)\b[^>]*>", re.I)
 # What excerpts end with when they are only the start of the body.
 _TRAILER = re.compile(
@@ -26,7 +25,7 @@ def plain(markup: str | None) -> str | None:
     if markup is None:
         return None
     # Blocks part words; inline tags do not ("<a>Blackmon</a>, for").
-    text = html.unescape(_TAG.sub("", _BLOCK.sub(" ", markup)))
+    text = html.unescape(without_tags(_BLOCK.sub(" ", markup)))
     return " ".join(text.split()) or None
 
 

@@ -124,6 +124,8 @@ class Unfailing:
     against the cache.
     """
 
+    # How long a node leaves it alone once it is found away (tests wait this long).
+    RETRY_AFTER = Outage.RETRY_AFTER
     PROBE_KEY = "readerapp:probe"
 
     def __init__(self, backend: Any, logger: logging.Logger) -> None:
